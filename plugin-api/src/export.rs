@@ -1,0 +1,230 @@
+//! The plugin side of the boundary, generated into each plugin by
+//! [`export_module!`](crate::export_module).
+//!
+//! Every function the host calls is an `extern "C"` entry point here that runs the author's code
+//! under `catch_unwind`: a panic that unwound across the boundary would abort the host, so it is
+//! caught on the plugin's side and returned as a failure value carrying the panic message. This
+//! is the only module of the crate with `unsafe` code.
+#![allow(unsafe_code)]
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use abi_stable::library::{
+    __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
+};
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{RResult, RStr, RString, RVec};
+
+use crate::ConfigurationModule;
+use crate::context::Context;
+use crate::ffi::{
+    FailureKind, FfiFailure, FfiOutcome, HostServicesBox, ModuleLib, ModuleLibRef, ModuleMetadata,
+};
+
+/// The symbol abi_stable's loader looks up in a plugin. A unit test checks it against
+/// `abi_stable::library::ROOT_MODULE_LOADER_NAME`.
+#[doc(hidden)]
+pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+
+/// Gives the generated glue the plugin's single module instance and crate version.
+#[doc(hidden)]
+pub trait ModuleInstance: ConfigurationModule {
+    /// The plugin crate's Cargo version, the module version unless the module overrides it.
+    const CRATE_VERSION: &'static str;
+
+    /// Returns the module instance, building it on first use.
+    fn instance() -> &'static Self;
+}
+
+/// Builds the header abi_stable's loader reads from the plugin's exported static.
+#[doc(hidden)]
+pub const fn lib_header<M: ModuleInstance>() -> LibHeader {
+    // SAFETY: `from_constructor::<ModuleLibRef>` requires that the constructor returns a prefix
+    // reference erased from a `ModuleLibRef`. `root_module_loader::<M>` passes `module_lib::<M>`,
+    // whose return type is `ModuleLibRef`, to abi_stable's own loader wrapper, which performs the
+    // erasure from that type.
+    unsafe {
+        LibHeader::from_constructor::<ModuleLibRef>(root_module_loader::<M>, CheckTypeLayout::Yes)
+    }
+}
+
+extern "C" fn root_module_loader<M: ModuleInstance>() -> RootModuleResult {
+    __call_root_module_loader(module_lib::<M>)
+}
+
+fn module_lib<M: ModuleInstance>() -> ModuleLibRef {
+    ModuleLib {
+        metadata: metadata_entry::<M>,
+        configure: configure_entry::<M>,
+    }
+    .leak_into_prefix()
+}
+
+extern "C" fn metadata_entry<M: ModuleInstance>() -> RResult<ModuleMetadata, RString> {
+    match catch_panic(|| metadata_of(M::instance(), M::CRATE_VERSION)) {
+        Ok(metadata) => RResult::ROk(metadata),
+        Err(message) => RResult::RErr(message.into()),
+    }
+}
+
+extern "C" fn configure_entry<M: ModuleInstance>(
+    host: HostServicesBox,
+    settings: RStr<'_>,
+) -> RResult<FfiOutcome, FfiFailure> {
+    let result = catch_panic(|| {
+        let module = M::instance();
+        let context = Context::new(host, module.name(), settings.as_str());
+        let _current = CurrentContext::enter(&context);
+        module.configure(&context)
+    });
+    match result {
+        Ok(Ok(outcome)) => RResult::ROk(FfiOutcome {
+            changed: outcome.is_changed(),
+            message: outcome.message().into(),
+        }),
+        Ok(Err(error)) => RResult::RErr(FfiFailure {
+            kind: FailureKind::Error,
+            message: format!("{error:#}").into(),
+        }),
+        Err(message) => RResult::RErr(FfiFailure {
+            kind: FailureKind::Panic,
+            message: message.into(),
+        }),
+    }
+}
+
+/// Collects a module's metadata, filling in the crate version when the module sets none.
+pub(crate) fn metadata_of<M: ConfigurationModule>(
+    module: &M,
+    crate_version: &str,
+) -> ModuleMetadata {
+    ModuleMetadata {
+        name: module.name().into(),
+        version: module.version().unwrap_or(crate_version).into(),
+        description: module.description().into(),
+        depends_on: module
+            .depends_on()
+            .iter()
+            .map(|name| RString::from(*name))
+            .collect::<RVec<_>>(),
+        force_sequential: module.force_sequential(),
+    }
+}
+
+thread_local! {
+    /// The host services of the `configure` call running on this thread, for `utils::file_lock`.
+    static CURRENT_HOST: RefCell<Option<HostServicesBox>> = const { RefCell::new(None) };
+
+    /// Message and location of the last panic on this thread, recorded by the panic hook.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Makes a context's host services visible to `utils::file_lock` until dropped.
+struct CurrentContext {
+    previous: Option<HostServicesBox>,
+}
+
+impl CurrentContext {
+    fn enter(context: &Context) -> Self {
+        let previous = CURRENT_HOST.with(|current| current.replace(Some(context.host().clone())));
+        Self { previous }
+    }
+}
+
+impl Drop for CurrentContext {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT_HOST.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// Returns the host services of the `configure` call running on this thread, if any.
+pub(crate) fn current_host() -> Option<HostServicesBox> {
+    CURRENT_HOST.with(|current| current.borrow().clone())
+}
+
+/// Runs `f`, turning a panic into its message and location.
+fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_panic_hook();
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        LAST_PANIC
+            .with(|last| last.borrow_mut().take())
+            .unwrap_or_else(|| format!("panicked: {}", payload_text(payload.as_ref())))
+    })
+}
+
+/// Replaces this plugin's panic hook with one that records the panic for the failure report
+/// instead of printing it, since the host reports the failure itself.
+///
+/// The hook belongs to the plugin's own copy of the standard library, so the host's hook and
+/// other plugins' hooks are unaffected.
+fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let text = payload_text(info.payload());
+            let message = match info.location() {
+                Some(location) => format!("panicked at {location}: {text}"),
+                None => format!("panicked: {text}"),
+            };
+            LAST_PANIC.with(|last| *last.borrow_mut() = Some(message));
+        }));
+    });
+}
+
+fn payload_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}
+
+/// Exports a [`ConfigurationModule`] from a cdylib crate so that the host can load it.
+///
+/// Call it once per plugin crate, with the module type and optionally an expression that builds
+/// the module (by default `Default::default()`). The module is built once, on first use.
+///
+/// ```ignore
+/// plugin_api::export_module!(HostsModule);
+/// plugin_api::export_module!(HostsModule, HostsModule::new());
+/// ```
+#[macro_export]
+macro_rules! export_module {
+    ($module:ty) => {
+        $crate::export_module!($module, <$module as ::core::default::Default>::default());
+    };
+    ($module:ty, $constructor:expr) => {
+        impl $crate::export::ModuleInstance for $module {
+            const CRATE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
+
+            fn instance() -> &'static Self {
+                static INSTANCE: ::std::sync::OnceLock<$module> = ::std::sync::OnceLock::new();
+                INSTANCE.get_or_init(|| $constructor)
+            }
+        }
+
+        /// The header through which the host loads this plugin.
+        #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
+        pub static CONFIGURATOR_MODULE_HEADER: $crate::abi_stable::library::LibHeader =
+            $crate::export::lib_header::<$module>();
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_module_symbol_matches_abi_stable() {
+        assert_eq!(
+            ROOT_MODULE_SYMBOL,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The ABI-stable boundary between the host and a plugin.
+//!
+//! Everything that crosses a shared-library boundary is declared here, built from abi_stable
+//! types so that its layout is checked when the host loads a plugin. Module authors never touch
+//! these types: [`export_module!`](crate::export_module) generates the plugin side and the host
+//! uses them through its loader. Read [`ModuleLib`] first.
+//!
+//! # Evolving the interface
+//!
+//! [`ModuleLib`] and [`HostServices`] are prefix types: a later minor release of `plugin-api`
+//! may append functions after the field or method marked `#[sabi(last_prefix_field)]`, and a
+//! plugin built against the earlier release still loads. The host reads appended fields as
+//! `Option`s and falls back to a documented default when the plugin lacks them. Changing,
+//! reordering or removing an existing field, or changing any `#[repr(C)]` struct passed by value
+//! ([`ModuleMetadata`], [`FfiOutcome`], [`FfiFailure`]), is a breaking change and needs a new
+//! minor version while `plugin-api` is below 1.0.
+
+// abi_stable's `StableAbi` derive and `#[sabi_trait]` expand to unsafe code and to impl blocks
+// inside generated constants; this file writes neither by hand.
+#![allow(unsafe_code, non_local_definitions)]
+
+use abi_stable::{
+    StableAbi, declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RArc, RResult, RSlice, RStr, RString, RVec},
+};
+
+/// The functions a plugin exports: the root module of every Configurator plugin.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ModuleLibRef)))]
+#[sabi(missing_field(option))]
+pub struct ModuleLib {
+    /// Returns the module's metadata, or the panic message when building the module panicked.
+    pub metadata: extern "C" fn() -> RResult<ModuleMetadata, RString>,
+
+    /// Runs the module's `configure` with the given host services and settings table, the
+    /// latter serialized as TOML text.
+    #[sabi(last_prefix_field)]
+    pub configure: extern "C" fn(HostServicesBox, RStr<'_>) -> RResult<FfiOutcome, FfiFailure>,
+}
+
+impl RootModule for ModuleLibRef {
+    declare_root_module_statics! {ModuleLibRef}
+
+    const BASE_NAME: &'static str = "configurator_module";
+    const NAME: &'static str = "configurator module";
+    // The interface version is this crate's version: the loader rejects a plugin built against
+    // an incompatible `plugin-api` before it calls any of the plugin's functions.
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The interface version of this copy of `plugin-api`, as `major.minor.patch`.
+pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A module's description of itself, read by the host before planning.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct ModuleMetadata {
+    /// Unique module name, used in `depends_on` and as the configuration table's key.
+    pub name: RString,
+    /// The module's own release version.
+    pub version: RString,
+    /// One-line description.
+    pub description: RString,
+    /// Names of the modules that must finish before this one starts.
+    pub depends_on: RVec<RString>,
+    /// Whether the module must run with no other module running.
+    pub force_sequential: bool,
+}
+
+/// What a successful `configure` reports across the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiOutcome {
+    /// Whether the module changed anything.
+    pub changed: bool,
+    /// Short human-readable summary.
+    pub message: RString,
+}
+
+/// How a `configure` call failed.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The module returned an error.
+    Error,
+    /// The module panicked; the panic was caught on the plugin's side of the boundary.
+    Panic,
+}
+
+/// A failed `configure` call, with the error chain or panic message as text.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiFailure {
+    /// Whether the module returned an error or panicked.
+    pub kind: FailureKind,
+    /// The error chain, outermost first, or the panic message and location.
+    pub message: RString,
+}
+
+/// Severity of a message a module logs through the host.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// A failure the module reports but may recover from.
+    Error,
+    /// Something degraded but the module goes on.
+    Warn,
+    /// Normal progress.
+    Info,
+    /// Detail for troubleshooting.
+    Debug,
+    /// Very fine-grained detail.
+    Trace,
+}
+
+/// Services the host offers to a running module.
+///
+/// The host implements this trait; plugins receive it as an ABI-stable trait object
+/// ([`HostServicesBox`]) because a plugin's `static`s and thread-locals are its own and never
+/// shared with the host. Paths cross as raw bytes so that non-UTF-8 paths survive. Every
+/// implementation must not panic: a panic here would unwind across the boundary and abort.
+#[sabi_trait]
+pub trait HostServices: Clone + Send + Sync + 'static {
+    /// Resolves `path` under the run's root, as the host would for [`lock`](Self::lock).
+    fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString>;
+
+    /// Acquires the exclusive lock for `path`, blocking until it is free, and returns a token
+    /// for [`unlock`](Self::unlock).
+    fn lock(&self, path: RSlice<'_, u8>) -> RResult<u64, RString>;
+
+    /// Releases the lock identified by `token`. Unknown tokens are ignored.
+    fn unlock(&self, token: u64);
+
+    /// Records a message on the module's behalf; the host prefixes it with the module's name.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// Returns the run's root directory.
+    #[sabi(last_prefix_field)]
+    fn root(&self) -> RVec<u8>;
+}
+
+/// The host services trait object as it crosses the boundary.
+pub type HostServicesBox = HostServices_TO<RArc<()>>;

@@ -1,0 +1,169 @@
+//! The crate Configurator module authors depend on.
+//!
+//! A module is an ordinary Rust type that implements [`ConfigurationModule`], exported from a
+//! `cdylib` crate with one call of [`export_module!`]. The host loads the resulting `.so` file,
+//! reads the module's metadata, plans dependency batches and calls [`ConfigurationModule::configure`]
+//! with a [`Context`] that carries the host's services: file locks, logging, the module's settings
+//! and path resolution under the run's root.
+//!
+//! Modules run in parallel with each other. The rules that keep that safe:
+//!
+//! - Keep state in locals. A `static` with interior mutability is shared by every thread that
+//!   calls into the plugin; guard it with a lock if you must have one.
+//! - Take [`Context::file_lock`] (or [`utils::file_lock`]) around every read-modify-write of a
+//!   file another module may touch. The host lock excludes other modules of the run and other
+//!   Configurator processes on the same root.
+//! - Name in [`depends_on`](ConfigurationModule::depends_on) every module whose output you read;
+//!   the order of names or files means nothing.
+//! - Set [`force_sequential`](ConfigurationModule::force_sequential) when the module drives a
+//!   global resource that no lock covers; it then runs with no other module running.
+//!
+//! A panic in module code is caught on the plugin's side and reported as that module's failure;
+//! it never takes the host down.
+//!
+//! # A complete module
+//!
+//! ```
+//! use plugin_api::{ConfigurationModule, Context, Outcome, Result};
+//! use serde::Deserialize;
+//!
+//! /// Settings from `[modules.motd]` in the configuration file.
+//! #[derive(Deserialize)]
+//! #[serde(default, deny_unknown_fields)]
+//! struct Settings {
+//!     banner: String,
+//! }
+//!
+//! impl Default for Settings {
+//!     fn default() -> Self {
+//!         Self { banner: "Managed by Configurator".to_owned() }
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Motd;
+//!
+//! impl ConfigurationModule for Motd {
+//!     fn name(&self) -> &str {
+//!         "motd"
+//!     }
+//!
+//!     fn description(&self) -> &str {
+//!         "Writes the login banner to /etc/motd"
+//!     }
+//!
+//!     fn depends_on(&self) -> &[&str] {
+//!         &["system"]
+//!     }
+//!
+//!     fn configure(&self, ctx: &Context) -> Result<Outcome> {
+//!         let settings: Settings = ctx.settings()?;
+//!         let wanted = format!("{}\n", settings.banner);
+//!
+//!         let lock = ctx.file_lock("/etc/motd")?;
+//!         if std::fs::read_to_string(lock.path()).ok().as_deref() == Some(wanted.as_str()) {
+//!             return Ok(Outcome::unchanged("banner already current"));
+//!         }
+//!         std::fs::write(lock.path(), wanted)?;
+//!         ctx.info("wrote a new banner");
+//!         Ok(Outcome::changed("wrote /etc/motd"))
+//!     }
+//! }
+//!
+//! plugin_api::export_module!(Motd);
+//! # fn main() {}
+//! ```
+//!
+//! The crate's `Cargo.toml` declares `crate-type = ["cdylib"]`; its package version becomes the
+//! module version unless [`ConfigurationModule::version`] returns another.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod context;
+#[doc(hidden)]
+pub mod export;
+pub mod ffi;
+pub mod utils;
+
+pub use context::{Context, ContextError, FileLock};
+pub use ffi::LogLevel;
+
+/// Re-exported so that the generated glue can name abi_stable's types from any plugin crate.
+#[doc(hidden)]
+pub use abi_stable;
+
+/// Re-exported so that modules can build, wrap and add context to errors without another
+/// dependency.
+pub use anyhow;
+
+/// The result type of [`ConfigurationModule::configure`]: any error, with context.
+pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
+
+/// A unit of configuration that Configurator runs, possibly in parallel with other modules.
+///
+/// Implementations must be `Send + Sync`: the host may read metadata and call `configure` from
+/// any worker thread.
+pub trait ConfigurationModule: Send + Sync + 'static {
+    /// Unique name of the module: the key of its `[modules.NAME]` table and the name other
+    /// modules list in `depends_on`.
+    fn name(&self) -> &str;
+
+    /// The module's version. `None`, the default, means the plugin crate's Cargo version.
+    fn version(&self) -> Option<&str> {
+        None
+    }
+
+    /// One-line description shown by `configurator list`.
+    fn description(&self) -> &str;
+
+    /// Names of the modules that must finish before this one starts. Empty by default.
+    fn depends_on(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Whether the module must run with no other module running. `false` by default.
+    fn force_sequential(&self) -> bool {
+        false
+    }
+
+    /// Applies the module's configuration, reporting whether anything changed.
+    ///
+    /// Make it idempotent: a second run on an already configured system should change nothing
+    /// and return [`Outcome::unchanged`].
+    fn configure(&self, ctx: &Context) -> Result<Outcome>;
+}
+
+/// What a successful [`ConfigurationModule::configure`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    changed: bool,
+    message: String,
+}
+
+impl Outcome {
+    /// Reports that the module changed the system, with a short summary of the change.
+    pub fn changed(message: impl Into<String>) -> Self {
+        Self {
+            changed: true,
+            message: message.into(),
+        }
+    }
+
+    /// Reports that everything was already as configured.
+    pub fn unchanged(message: impl Into<String>) -> Self {
+        Self {
+            changed: false,
+            message: message.into(),
+        }
+    }
+
+    /// Returns whether the module changed anything.
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Returns the summary message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
