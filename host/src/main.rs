@@ -1,1 +1,251 @@
-fn main() {}
+//! The `configurator` binary: parses the command line, runs one command and maps its result to
+//! an exit status.
+//!
+//! Exit statuses: 0 when every module succeeded, 1 when a module failed or was skipped, 2 when
+//! the invocation, the configuration or the module set is invalid (nothing ran).
+
+mod cli;
+
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Parser as _;
+use configurator::config::Config;
+use configurator::execute::{self, RunOptions};
+use configurator::modules::{Discovered, ModuleSet};
+use configurator::output::{self, PlanDocument};
+use configurator::plan::{self, Plan};
+use serde::Serialize;
+use tracing::level_filters::LevelFilter;
+
+use crate::cli::{Cli, Command, Common, Format, ListArgs, PlanArgs, RunArgs};
+
+/// Every module succeeded.
+const EXIT_SUCCESS: u8 = 0;
+/// A module failed or was skipped.
+const EXIT_MODULE_FAILED: u8 = 1;
+/// Invalid invocation, configuration or module set; nothing ran.
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+
+    let result = match &cli.command {
+        Command::Run(args) => run(args),
+        Command::Plan(args) => show_plan(args),
+        Command::List(args) => list(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => LevelFilter::WARN,
+        (false, 0) => LevelFilter::INFO,
+        (false, 1) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.common.config.as_deref())?;
+    let root = existing_dir(&args.root, "root directory")?;
+    let jobs = args
+        .jobs
+        .or(config.jobs)
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let lock_dir = config
+        .lock_dir
+        .clone()
+        .unwrap_or_else(|| root.join("run/configurator/locks"));
+
+    let set = load_module_set(&args.common, &config)?;
+    let plan = plan_for(&set)?;
+    let settings = set
+        .enabled
+        .keys()
+        .map(|name| (name.clone(), config.settings_text(name)))
+        .collect();
+    let options = RunOptions {
+        root,
+        jobs,
+        lock_dir,
+    };
+    tracing::info!(
+        "running {} module(s) in {} batch(es) on {} thread(s) under {}",
+        set.enabled.len(),
+        plan.batches.len(),
+        options.jobs,
+        options.root.display()
+    );
+
+    let report = execute::execute(&plan, &set.codes(), &settings, &options)?;
+    let mut text = output::recap(&report);
+    text.push_str(&output::rejected_list(&set.rejected));
+    print(&text)?;
+    Ok(if report.all_succeeded() {
+        EXIT_SUCCESS
+    } else {
+        EXIT_MODULE_FAILED
+    })
+}
+
+fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.common.config.as_deref())?;
+    let set = load_module_set(&args.common, &config)?;
+    let plan = plan_for(&set)?;
+    match args.format {
+        Format::Text => {
+            let mut text = output::plan_text(&plan);
+            text.push_str(&output::rejected_list(&set.rejected));
+            print(&text)?;
+        }
+        Format::Json => {
+            let document = PlanDocument {
+                batches: &plan.batches,
+                modules: set.enabled.values().map(|plugin| &plugin.info).collect(),
+            };
+            print_json(&document)?;
+        }
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// One plugin file in `list --format json`.
+#[derive(Serialize)]
+struct ListedPlugin<'a> {
+    #[serde(flatten)]
+    info: &'a configurator::module::ModuleInfo,
+    interface_version: &'a str,
+    enabled: bool,
+}
+
+/// One rejected file in `list --format json`.
+#[derive(Serialize)]
+struct ListedRejection<'a> {
+    path: &'a Path,
+    reason: &'a str,
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.common.config.as_deref())?;
+    let plugin_dir = existing_dir(
+        &config.plugin_dir(args.common.plugins.as_deref()),
+        "plugin directory",
+    )?;
+    let discovered = Discovered::scan(&plugin_dir)?;
+
+    match args.format {
+        Format::Text => {
+            let (enabled, disabled): (Vec<_>, Vec<_>) = discovered
+                .plugins
+                .iter()
+                .map(|plugin| &plugin.info)
+                .partition(|info| config.is_enabled(&info.name));
+            let mut text = output::module_list(&enabled, &disabled);
+            text.push_str(&output::rejected_list(&discovered.rejected));
+            print(&text)?;
+        }
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Listing<'a> {
+                modules: Vec<ListedPlugin<'a>>,
+                rejected: Vec<ListedRejection<'a>>,
+            }
+            let listing = Listing {
+                modules: discovered
+                    .plugins
+                    .iter()
+                    .map(|plugin| ListedPlugin {
+                        info: &plugin.info,
+                        interface_version: &plugin.interface_version,
+                        enabled: config.is_enabled(&plugin.info.name),
+                    })
+                    .collect(),
+                rejected: discovered
+                    .rejected
+                    .iter()
+                    .map(|rejection| ListedRejection {
+                        path: &rejection.path,
+                        reason: &rejection.reason,
+                    })
+                    .collect(),
+            };
+            print_json(&listing)?;
+        }
+    }
+
+    if !discovered.rejected.is_empty() && !args.common.skip_broken {
+        bail!(
+            "{} file(s) in {} cannot be loaded as plugins; see the list above",
+            discovered.rejected.len(),
+            plugin_dir.display()
+        );
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet> {
+    let plugin_dir = existing_dir(
+        &config.plugin_dir(common.plugins.as_deref()),
+        "plugin directory",
+    )?;
+    let set = ModuleSet::load(&plugin_dir, config, common.skip_broken)?;
+    for rejection in &set.rejected {
+        tracing::warn!(
+            "skipping broken plugin file {}: {}",
+            rejection.path.display(),
+            rejection.reason
+        );
+    }
+    Ok(set)
+}
+
+fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {
+    let infos: Vec<_> = set
+        .enabled
+        .values()
+        .map(|plugin| plugin.info.clone())
+        .collect();
+    Ok(plan::plan(&infos, &set.disabled_names())?)
+}
+
+/// Returns `path` if it is an existing directory, else an error naming it and its role.
+fn existing_dir(path: &Path, role: &str) -> anyhow::Result<PathBuf> {
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("{role} {} is not accessible", path.display()))?;
+    if !metadata.is_dir() {
+        bail!("{role} {} is not a directory", path.display());
+    }
+    Ok(path.to_owned())
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .context("cannot write to standard output")?;
+    stdout.flush().context("cannot write to standard output")
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).context("cannot encode JSON output")?;
+    text.push('\n');
+    print(&text)
+}

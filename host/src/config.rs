@@ -1,0 +1,236 @@
+//! The configuration file: host settings at the top, one `[modules.NAME]` table per module.
+//!
+//! [`Config::load`] parses and checks the file; the settings tables stay as TOML and reach each
+//! module as text, for the module to deserialize into its own type.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the host looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/configurator/configurator.toml";
+
+/// Where the host looks for plugins when neither `--plugins` nor `plugin_dir` is given.
+pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/configurator/modules";
+
+/// The host-level key in a module's table that leaves the module out of the run.
+const ENABLED_KEY: &str = "enabled";
+
+/// Errors in reading or checking the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file is not valid TOML or a host setting has the wrong type; the source names the
+    /// line.
+    #[error("invalid configuration file {}", path.display())]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+
+    /// A module's `enabled` key is not a boolean.
+    #[error(
+        "invalid configuration file {}: `enabled` in [modules.{module}] must be true or false",
+        path.display()
+    )]
+    Enabled {
+        /// The configuration file.
+        path: PathBuf,
+        /// The module whose table is wrong.
+        module: String,
+    },
+}
+
+/// Host settings at the top of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    plugin_dir: Option<PathBuf>,
+    jobs: Option<NonZeroUsize>,
+    lock_dir: Option<PathBuf>,
+    #[serde(default)]
+    modules: BTreeMap<String, toml::Table>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Config {
+    /// The file it came from; `None` when no file exists and defaults apply.
+    pub path: Option<PathBuf>,
+    /// Directory of plugin `.so` files.
+    pub plugin_dir: Option<PathBuf>,
+    /// Worker threads for a run.
+    pub jobs: Option<NonZeroUsize>,
+    /// Directory of the sidecar lock files; by default `run/configurator/locks` under the root.
+    pub lock_dir: Option<PathBuf>,
+    /// Each module's table, without the host-level keys.
+    pub modules: BTreeMap<String, ModuleConfig>,
+}
+
+/// One `[modules.NAME]` table.
+#[derive(Debug, Default, Clone)]
+pub struct ModuleConfig {
+    /// `false` leaves the module out of the run.
+    pub enabled: bool,
+    /// The module's own settings.
+    pub settings: toml::Table,
+}
+
+impl Config {
+    /// Loads the file given with `--config`, or the default file when it exists, or defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        match explicit {
+            Some(path) => Self::from_file(path),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                Self::from_file(Path::new(DEFAULT_CONFIG_PATH))
+            }
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Reads and checks one configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks configuration text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+
+        let mut modules = BTreeMap::new();
+        for (name, mut settings) in raw.modules {
+            let enabled = match settings.remove(ENABLED_KEY) {
+                None => true,
+                Some(toml::Value::Boolean(enabled)) => enabled,
+                Some(_) => {
+                    return Err(ConfigError::Enabled {
+                        path: path.to_owned(),
+                        module: name,
+                    });
+                }
+            };
+            modules.insert(name, ModuleConfig { enabled, settings });
+        }
+
+        Ok(Self {
+            path: Some(path.to_owned()),
+            plugin_dir: raw.plugin_dir,
+            jobs: raw.jobs,
+            lock_dir: raw.lock_dir,
+            modules,
+        })
+    }
+
+    /// Returns whether `module` takes part in the run.
+    pub fn is_enabled(&self, module: &str) -> bool {
+        self.modules.get(module).is_none_or(|table| table.enabled)
+    }
+
+    /// Returns the settings table of `module` as TOML text; empty when it has none.
+    pub fn settings_text(&self, module: &str) -> String {
+        self.modules
+            .get(module)
+            .map(|table| table.settings.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Returns the plugin directory: `--plugins`, else `plugin_dir`, else the system default.
+    pub fn plugin_dir(&self, explicit: Option<&Path>) -> PathBuf {
+        explicit
+            .map(Path::to_path_buf)
+            .or_else(|| self.plugin_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGIN_DIR))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn enabled_key_is_removed_from_settings() {
+        let config = parse("[modules.hosts]\nenabled = false\nentries = []\n").unwrap();
+        let hosts = &config.modules["hosts"];
+        assert!(!hosts.enabled);
+        assert!(!hosts.settings.contains_key("enabled"));
+        assert!(hosts.settings.contains_key("entries"));
+        assert!(!config.is_enabled("hosts"));
+    }
+
+    #[test]
+    fn module_without_table_is_enabled() {
+        let config = parse("").unwrap();
+        assert!(config.is_enabled("motd"));
+        assert_eq!(config.settings_text("motd"), "");
+    }
+
+    #[test]
+    fn invalid_toml_names_file_and_line() {
+        let error = parse("jobs = 2\n[modules.hosts\n").unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert!(text.contains("test.toml"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn wrong_host_setting_type_is_rejected() {
+        let error = parse("jobs = \"many\"\n").unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert!(text.contains("line 1"), "{text}");
+        assert!(text.contains("jobs"), "{text}");
+    }
+
+    #[test]
+    fn unknown_host_setting_is_rejected() {
+        let error = parse("plugin_dirs = \"/x\"\n").unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert!(text.contains("plugin_dirs"), "{text}");
+    }
+
+    #[test]
+    fn non_boolean_enabled_is_rejected() {
+        let error = parse("[modules.motd]\nenabled = \"no\"\n").unwrap_err();
+        assert!(error.to_string().contains("[modules.motd]"), "{error}");
+    }
+
+    #[test]
+    fn explicit_plugin_dir_wins_over_configuration() {
+        let config = parse("plugin_dir = \"/from/config\"\n").unwrap();
+        assert_eq!(config.plugin_dir(None), Path::new("/from/config"));
+        assert_eq!(
+            config.plugin_dir(Some(Path::new("/cli"))),
+            Path::new("/cli")
+        );
+        assert_eq!(
+            Config::default().plugin_dir(None),
+            Path::new(DEFAULT_PLUGIN_DIR)
+        );
+    }
+}

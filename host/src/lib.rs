@@ -1,0 +1,20 @@
+//! The Configurator host: loads configuration-module plugins, plans dependency batches and runs
+//! them in parallel with host-mediated file locks.
+//!
+//! A run flows through these modules in order: [`config`] reads the configuration file,
+//! [`loader`] and [`modules`] discover and load the plugin files, [`plan`] resolves
+//! dependencies into batches, [`execute`] runs the batches with [`services`] and [`locks`]
+//! behind each module's context, and [`output`] renders the plan and the recap. Start with
+//! [`execute::execute`] for the run itself, or [`module::ModuleCode`] for the host's view of a
+//! module.
+
+pub mod config;
+pub mod execute;
+pub mod loader;
+pub mod locks;
+pub mod module;
+pub mod modules;
+pub mod output;
+pub mod paths;
+pub mod plan;
+pub mod services;

@@ -1,0 +1,257 @@
+//! The host's implementation of [`HostServices`]: what one module may ask of the host while its
+//! `configure` runs.
+//!
+//! Each module gets its own [`ModuleServices`], which knows the module's name, the run's root
+//! and lock manager, and the locks the module holds. Its methods are called from plugin code
+//! through `extern "C"` functions, so none of them may unwind: each catches panics and turns them
+//! into an error or a log line.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
+use plugin_api::ffi::{HostServices, HostServices_TO, HostServicesBox, LogLevel};
+
+use crate::locks::{LockHandle, LockManager};
+use crate::paths::resolve_under;
+
+/// Host services bound to one module of one run.
+#[derive(Debug, Clone)]
+pub struct ModuleServices {
+    inner: Arc<ServiceState>,
+}
+
+#[derive(Debug)]
+struct ServiceState {
+    module: String,
+    root: PathBuf,
+    locks: Arc<LockManager>,
+    held: Mutex<HashMap<u64, LockHandle>>,
+    next_token: AtomicU64,
+    /// Cleared when `configure` returns; later calls from a thread the module left behind fail.
+    active: AtomicBool,
+}
+
+impl ModuleServices {
+    /// Creates the services for `module` in a run on `root`.
+    pub fn new(module: &str, root: &Path, locks: Arc<LockManager>) -> Self {
+        Self {
+            inner: Arc::new(ServiceState {
+                module: module.to_owned(),
+                root: root.to_owned(),
+                locks,
+                held: Mutex::new(HashMap::new()),
+                next_token: AtomicU64::new(1),
+                active: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// Returns the ABI-stable trait object handed to the module.
+    pub fn to_ffi(&self) -> HostServicesBox {
+        HostServices_TO::from_ptr(RArc::new(self.clone()), TD_Opaque)
+    }
+
+    /// Ends the module's access after its `configure` returned, releasing every lock it still
+    /// holds (a leaked guard, or one dropped by a panic that was caught) with a warning.
+    pub fn finish(&self) {
+        self.inner.active.store(false, Ordering::SeqCst);
+        let leaked: Vec<LockHandle> = self.held().drain().map(|(_, handle)| handle).collect();
+        for handle in leaked {
+            tracing::warn!(
+                module = %self.inner.module,
+                path = %handle.path().display(),
+                "module `{}` still held the lock on {} when configure returned; released it",
+                self.inner.module,
+                handle.path().display(),
+            );
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, LockHandle>> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check_active(&self) -> Result<(), String> {
+        if self.inner.active.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(format!(
+                "module `{}` used host services after its configure returned",
+                self.inner.module
+            ))
+        }
+    }
+
+    fn resolve_path(&self, path: &Path) -> PathBuf {
+        resolve_under(&self.inner.root, path)
+    }
+
+    fn lock_path(&self, path: &Path) -> Result<u64, String> {
+        self.check_active()?;
+        let resolved = self.resolve_path(path);
+        let relative = resolved
+            .strip_prefix(&self.inner.root)
+            .unwrap_or(&resolved)
+            .to_owned();
+        // Locks are not re-entrant: waiting for a lock the module itself holds would never end.
+        if self.held().values().any(|handle| handle.path() == resolved) {
+            return Err(format!(
+                "module `{}` already holds the lock on {}; locks are not re-entrant, so reuse \
+                 the guard you have",
+                self.inner.module,
+                resolved.display()
+            ));
+        }
+        tracing::debug!(module = %self.inner.module, path = %resolved.display(), "waiting for lock");
+        let handle = self
+            .inner
+            .locks
+            .acquire(&self.inner.module, &resolved, &relative)
+            .map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
+        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+        self.held().insert(token, handle);
+        tracing::debug!(module = %self.inner.module, path = %resolved.display(), "lock acquired");
+        Ok(token)
+    }
+}
+
+impl HostServices for ModuleServices {
+    fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
+        guarded(|| {
+            self.check_active()?;
+            let resolved = self.resolve_path(path_of(&path));
+            Ok(RVec::from(resolved.as_os_str().as_bytes()))
+        })
+    }
+
+    fn lock(&self, path: RSlice<'_, u8>) -> RResult<u64, RString> {
+        guarded(|| self.lock_path(path_of(&path)))
+    }
+
+    fn unlock(&self, token: u64) {
+        let _ = guarded(|| {
+            let handle = self.held().remove(&token);
+            drop(handle);
+            Ok(())
+        });
+    }
+
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let _ = guarded(|| {
+            log_module_message(&self.inner.module, level, message.as_str());
+            Ok(())
+        });
+    }
+
+    fn root(&self) -> RVec<u8> {
+        RVec::from(self.inner.root.as_os_str().as_bytes())
+    }
+}
+
+/// Runs a service call, turning a panic into an error so that it never unwinds into plugin code.
+fn guarded<T>(call: impl FnOnce() -> Result<T, String>) -> RResult<T, RString> {
+    match panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => RResult::ROk(value),
+        Ok(Err(message)) => RResult::RErr(message.into()),
+        Err(_) => RResult::RErr("the host failed internally while serving this call".into()),
+    }
+}
+
+fn path_of<'a>(bytes: &'a RSlice<'_, u8>) -> &'a Path {
+    Path::new(OsStr::from_bytes(bytes.as_slice()))
+}
+
+/// Emits a module's own message as a host log event prefixed with the module's name.
+pub fn log_module_message(module: &str, level: LogLevel, message: &str) {
+    match level {
+        LogLevel::Error => tracing::error!(module, "[{module}] {message}"),
+        LogLevel::Warn => tracing::warn!(module, "[{module}] {message}"),
+        LogLevel::Info => tracing::info!(module, "[{module}] {message}"),
+        LogLevel::Debug => tracing::debug!(module, "[{module}] {message}"),
+        LogLevel::Trace => tracing::trace!(module, "[{module}] {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::Context;
+
+    fn services(root: &Path) -> ModuleServices {
+        ModuleServices::new("hosts", root, LockManager::new(root.join("locks")))
+    }
+
+    #[test]
+    fn context_resolves_under_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        assert_eq!(
+            context.resolve("/etc/hosts").unwrap(),
+            dir.path().join("etc/hosts")
+        );
+        assert_eq!(context.root(), dir.path());
+    }
+
+    #[test]
+    fn dropped_guard_releases_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        let guard = context.file_lock("/etc/hosts").unwrap();
+        assert_eq!(guard.path(), dir.path().join("etc/hosts"));
+        assert_eq!(services.held().len(), 1);
+        drop(guard);
+        assert!(services.held().is_empty());
+    }
+
+    #[test]
+    fn finish_releases_leaked_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        std::mem::forget(context.file_lock("/etc/hosts").unwrap());
+        services.finish();
+        assert!(services.held().is_empty());
+        assert_eq!(
+            services.inner.locks.holder(&dir.path().join("etc/hosts")),
+            None
+        );
+    }
+
+    #[test]
+    fn relocking_a_held_path_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        let _guard = context.file_lock("/etc/hosts").unwrap();
+        let error = context.file_lock("/etc/../etc/hosts").unwrap_err();
+        assert!(
+            error.to_string().contains("already holds the lock"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn services_fail_after_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        services.finish();
+        let error = context.file_lock("/etc/hosts").unwrap_err();
+        assert!(
+            error.to_string().contains("after its configure returned"),
+            "{error}"
+        );
+    }
+}
