@@ -261,7 +261,7 @@ fn run_module(
             } else {
                 "failed"
             };
-            tracing::error!(module = %name, "module {name} {verb}: {}", failure.message);
+            tracing::error!("module {name} {verb}: {}", failure.message);
             Status::Failed(failure)
         }
     };

@@ -157,8 +157,12 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, Rejection> {
 fn describe_library_error(error: &LibraryError, built_against: Option<&str>) -> String {
     let host_version = INTERFACE_VERSION;
     match error {
-        LibraryError::OpenError { err, .. } => {
-            format!("not a loadable shared library: {err}")
+        LibraryError::OpenError { path, err } => {
+            // dlerror's text repeats the path; the rejection names the file already.
+            let text = err.to_string();
+            let prefix = format!("{}: ", path.display());
+            let cause = text.rsplit(prefix.as_str()).next().unwrap_or(&text);
+            format!("not a loadable shared library: {cause}")
         }
         LibraryError::GetSymbolError { .. } => {
             "not a Configurator plugin: it exports no abi_stable root module".to_owned()

@@ -118,7 +118,7 @@ pub fn recap(report: &RunReport) -> String {
 fn status_detail(status: &Status) -> String {
     let detail = match status {
         Status::Changed(message) | Status::Unchanged(message) => message.clone(),
-        Status::Failed(failure) if failure.panicked => format!("panic: {}", failure.message),
+        Status::Failed(failure) if failure.panicked => format!("panicked: {}", failure.message),
         Status::Failed(failure) => failure.message.clone(),
         Status::Skipped { dependency, failed } if dependency == failed => {
             format!("dependency {failed} failed")
@@ -209,7 +209,7 @@ mod tests {
 RECAP
   MODULE  STATUS   TIME  DETAIL
   system  changed  12ms  wrote /etc/hostname
-  hosts   failed   3ms   panic: boom
+  hosts   failed   3ms   panicked: boom
   motd    skipped  -     dependency hosts failed
 
 changed=1 unchanged=0 failed=1 skipped=1  total 1.50s

@@ -65,8 +65,6 @@ impl ModuleServices {
         let leaked: Vec<LockHandle> = self.held().drain().map(|(_, handle)| handle).collect();
         for handle in leaked {
             tracing::warn!(
-                module = %self.inner.module,
-                path = %handle.path().display(),
                 "module `{}` still held the lock on {} when configure returned; released it",
                 self.inner.module,
                 handle.path().display(),
@@ -174,11 +172,11 @@ fn path_of<'a>(bytes: &'a RSlice<'_, u8>) -> &'a Path {
 /// Emits a module's own message as a host log event prefixed with the module's name.
 pub fn log_module_message(module: &str, level: LogLevel, message: &str) {
     match level {
-        LogLevel::Error => tracing::error!(module, "[{module}] {message}"),
-        LogLevel::Warn => tracing::warn!(module, "[{module}] {message}"),
-        LogLevel::Info => tracing::info!(module, "[{module}] {message}"),
-        LogLevel::Debug => tracing::debug!(module, "[{module}] {message}"),
-        LogLevel::Trace => tracing::trace!(module, "[{module}] {message}"),
+        LogLevel::Error => tracing::error!("[{module}] {message}"),
+        LogLevel::Warn => tracing::warn!("[{module}] {message}"),
+        LogLevel::Info => tracing::info!("[{module}] {message}"),
+        LogLevel::Debug => tracing::debug!("[{module}] {message}"),
+        LogLevel::Trace => tracing::trace!("[{module}] {message}"),
     }
 }
 

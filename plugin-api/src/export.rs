@@ -146,13 +146,13 @@ pub(crate) fn current_host() -> Option<HostServicesBox> {
     CURRENT_HOST.with(|current| current.borrow().clone())
 }
 
-/// Runs `f`, turning a panic into its message and location.
+/// Runs `f`, turning a panic into its message followed by its location.
 fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     install_panic_hook();
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         LAST_PANIC
             .with(|last| last.borrow_mut().take())
-            .unwrap_or_else(|| format!("panicked: {}", payload_text(payload.as_ref())))
+            .unwrap_or_else(|| payload_text(payload.as_ref()))
     })
 }
 
@@ -167,8 +167,8 @@ fn install_panic_hook() {
         panic::set_hook(Box::new(|info| {
             let text = payload_text(info.payload());
             let message = match info.location() {
-                Some(location) => format!("panicked at {location}: {text}"),
-                None => format!("panicked: {text}"),
+                Some(location) => format!("{text} (at {location})"),
+                None => text,
             };
             LAST_PANIC.with(|last| *last.borrow_mut() = Some(message));
         }));

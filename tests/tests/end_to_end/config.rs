@@ -1,0 +1,196 @@
+//! The configuration file and the command line: `enabled = false`, invalid TOML, missing
+//! directories and files, and invalid invocations.
+
+use configurator_e2e::{Output, Sandbox, Status, Totals};
+
+use crate::path_text;
+
+/// Asserts status 2, the invalid-invocation status, with no module started.
+fn assert_invalid_before_running(output: &Output, sandbox: &Sandbox) {
+    assert_eq!(
+        output.code(),
+        Some(2),
+        "an invalid invocation or configuration is rejected with status 2\n{output}"
+    );
+    assert_eq!(
+        sandbox.modules_that_ran(),
+        Vec::<String>::new(),
+        "no module runs after a status-2 rejection\n{output}"
+    );
+}
+
+#[test]
+fn disabled_module_is_left_out() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta", "gamma"]);
+    // `enabled = true` on alpha also checks that the host keeps its own key out of the settings
+    // it hands the module, whose settings type rejects unknown keys.
+    sandbox.write_config(
+        r#"
+[modules.alpha]
+enabled = true
+
+[modules.beta]
+enabled = false
+"#,
+    );
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(
+        output.code(),
+        Some(0),
+        "the enabled modules succeed, and `enabled` is not passed on as a module setting\n{output}"
+    );
+    assert_eq!(
+        sandbox.modules_that_ran(),
+        ["alpha", "gamma"],
+        "the disabled module does not run\n{output}"
+    );
+    assert_eq!(
+        output.recap_line("beta"),
+        None,
+        "the recap leaves out the disabled module\n{output}"
+    );
+    for module in ["alpha", "gamma"] {
+        assert_eq!(
+            output.recap_status(module),
+            Some(Status::Changed),
+            "enabled module `{module}` runs\n{output}"
+        );
+    }
+    let expected = Totals {
+        changed: 2,
+        unchanged: 0,
+        failed: 0,
+        skipped: 0,
+    };
+    assert_eq!(output.totals(), Some(expected), "totals\n{output}");
+
+    let plan = sandbox.plan_json();
+    let planned: Vec<&str> = plan["batches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|batch| batch["modules"].as_array())
+        .flatten()
+        .filter_map(|name| name.as_str())
+        .collect();
+    assert!(
+        !planned.contains(&"beta"),
+        "the plan's batches leave out the disabled module: {plan:#}"
+    );
+    assert!(
+        planned.contains(&"alpha") && planned.contains(&"gamma"),
+        "the plan's batches keep the enabled modules: {plan:#}"
+    );
+}
+
+#[test]
+fn invalid_toml_is_rejected_with_line() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_config("jobs = 2\n\n[modules.alpha]\nsleep_ms = = 5\n");
+
+    let output = sandbox.run(&[]);
+
+    assert_invalid_before_running(&output, &sandbox);
+    assert!(
+        output.stderr_names(path_text(sandbox.config())),
+        "the error names the configuration file {}\n{output}",
+        sandbox.config().display()
+    );
+    assert!(
+        output.stderr.contains("line 4") || output.stderr.contains(":4:"),
+        "the error gives line 4, where the syntax error is\n{output}"
+    );
+}
+
+#[test]
+fn missing_plugin_directory_is_rejected() {
+    let sandbox = Sandbox::empty();
+    let missing = sandbox.path().join("no-such-plugins");
+
+    let output = sandbox.invoke(&[
+        "run".as_ref(),
+        "--plugins".as_ref(),
+        missing.as_os_str(),
+        "--config".as_ref(),
+        sandbox.config().as_os_str(),
+        "--root".as_ref(),
+        sandbox.root().as_os_str(),
+    ]);
+
+    assert_invalid_before_running(&output, &sandbox);
+    assert!(
+        output.stderr_names(path_text(&missing)),
+        "the error names the missing plugin directory {}\n{output}",
+        missing.display()
+    );
+}
+
+#[test]
+fn missing_root_is_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let missing = sandbox.path().join("no-such-root");
+
+    let output = sandbox.invoke(&[
+        "run".as_ref(),
+        "--plugins".as_ref(),
+        sandbox.plugins().as_os_str(),
+        "--config".as_ref(),
+        sandbox.config().as_os_str(),
+        "--root".as_ref(),
+        missing.as_os_str(),
+    ]);
+
+    assert_eq!(
+        output.code(),
+        Some(2),
+        "a missing root is rejected with status 2\n{output}"
+    );
+    assert!(
+        output.stderr_names(path_text(&missing)),
+        "the error names the missing root {}\n{output}",
+        missing.display()
+    );
+    assert!(
+        !missing.exists(),
+        "the rejected root {} is not created",
+        missing.display()
+    );
+}
+
+#[test]
+fn missing_config_file_is_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let missing = sandbox.path().join("no-such-config.toml");
+
+    let output = sandbox.invoke(&[
+        "run".as_ref(),
+        "--plugins".as_ref(),
+        sandbox.plugins().as_os_str(),
+        "--config".as_ref(),
+        missing.as_os_str(),
+        "--root".as_ref(),
+        sandbox.root().as_os_str(),
+    ]);
+
+    assert_invalid_before_running(&output, &sandbox);
+    assert!(
+        output.stderr_names(path_text(&missing)),
+        "the error names the missing configuration file {}\n{output}",
+        missing.display()
+    );
+}
+
+#[test]
+fn unknown_option_is_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+
+    let output = sandbox.run(&["--no-such-option"]);
+
+    assert_invalid_before_running(&output, &sandbox);
+    assert!(
+        output.stderr_names("--no-such-option"),
+        "the error names the unknown option\n{output}"
+    );
+}
