@@ -60,11 +60,13 @@
 //!         let settings: Settings = ctx.settings()?;
 //!         let wanted = format!("{}\n", settings.banner);
 //!
+//!         // Hold the lock across the whole read-compare-write.
 //!         let lock = ctx.file_lock("/etc/motd")?;
-//!         if std::fs::read_to_string(lock.path()).ok().as_deref() == Some(wanted.as_str()) {
+//!         let current = plugin_api::fs::read_to_string_if_exists(lock.path())?;
+//!         if current.as_deref() == Some(wanted.as_str()) {
 //!             return Ok(Outcome::unchanged("banner already current"));
 //!         }
-//!         std::fs::write(lock.path(), wanted)?;
+//!         plugin_api::fs::write_atomic(lock.path(), wanted, 0o644)?;
 //!         ctx.info("wrote a new banner");
 //!         Ok(Outcome::changed("wrote /etc/motd"))
 //!     }
@@ -83,6 +85,7 @@ mod context;
 #[doc(hidden)]
 pub mod export;
 pub mod ffi;
+pub mod fs;
 pub mod utils;
 
 pub use context::{Context, ContextError, FileLock};

@@ -17,11 +17,13 @@ use crate::context::{self, ContextError, FileLock};
 /// ```no_run
 /// use plugin_api::utils::file_lock;
 ///
-/// fn add_line() -> anyhow::Result<()> {
+/// fn add_localhost() -> anyhow::Result<()> {
 ///     let lock = file_lock("/etc/hosts")?;
-///     let mut text = std::fs::read_to_string(lock.path())?;
-///     text.push_str("127.0.0.1 localhost\n");
-///     std::fs::write(lock.path(), text)?;
+///     let mut text = plugin_api::fs::read_to_string_if_exists(lock.path())?.unwrap_or_default();
+///     if !text.lines().any(|line| line == "127.0.0.1 localhost") {
+///         text.push_str("127.0.0.1 localhost\n");
+///         plugin_api::fs::write_atomic(lock.path(), text, 0o644)?;
+///     }
 ///     Ok(())
 /// }
 /// ```
