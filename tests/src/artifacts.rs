@@ -22,6 +22,10 @@ const PLUGIN_PACKAGE_PREFIX: &str = "configurator-test-";
 /// The directory under `tests/plugins/` that contains the shared rlib rather than a plugin.
 const TESTKIT_DIRECTORY: &str = "testkit";
 
+/// The prefix of every bundled module's package name under `plugins/`; the rest is the module
+/// name. Packages without it there are libraries the modules share.
+const BUNDLED_PACKAGE_PREFIX: &str = "configurator-module-";
+
 /// What the build produced: the host binary and one shared library per test plugin.
 #[derive(Debug)]
 pub struct Artifacts {
@@ -29,6 +33,8 @@ pub struct Artifacts {
     pub host: PathBuf,
     /// Plugin libraries keyed by their directory name under `tests/plugins/`.
     plugins: BTreeMap<String, PathBuf>,
+    /// The bundled modules' libraries from `plugins/`, keyed by module name.
+    pub bundled: BTreeMap<String, PathBuf>,
 }
 
 impl Artifacts {
@@ -87,8 +93,37 @@ fn plugin_directories() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Lists the bundled module names: the package names under `plugins/` that carry
+/// [`BUNDLED_PACKAGE_PREFIX`], without it.
+fn bundled_modules() -> Result<Vec<String>, String> {
+    let plugins_dir = workspace_root().join("plugins");
+    let entries = fs::read_dir(&plugins_dir)
+        .map_err(|err| format!("failed to list {}: {err}", plugins_dir.display()))?;
+
+    let mut names = Vec::new();
+    for entry in entries {
+        let manifest = entry
+            .map_err(|err| format!("failed to list {}: {err}", plugins_dir.display()))?
+            .path()
+            .join("Cargo.toml");
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let package = text
+            .lines()
+            .find_map(|line| line.strip_prefix("name = \""))
+            .and_then(|rest| rest.strip_suffix('"'));
+        if let Some(module) = package.and_then(|name| name.strip_prefix(BUNDLED_PACKAGE_PREFIX)) {
+            names.push(module.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 fn build() -> Result<Artifacts, String> {
     let plugin_names = plugin_directories()?;
+    let bundled_names = bundled_modules()?;
 
     // NOTE: this is always a debug build, also under `cargo test --release`. A relative
     // CARGO_TARGET_DIR resolves against the workspace root here, which differs from the outer
@@ -100,6 +135,9 @@ fn build() -> Result<Artifacts, String> {
         .args(["--package", HOST_PACKAGE]);
     for name in &plugin_names {
         command.args(["--package", &format!("{PLUGIN_PACKAGE_PREFIX}{name}")]);
+    }
+    for name in &bundled_names {
+        command.args(["--package", &format!("{BUNDLED_PACKAGE_PREFIX}{name}")]);
     }
 
     let output = command
@@ -118,10 +156,19 @@ fn build() -> Result<Artifacts, String> {
     let host = find_host(&messages)?;
     let mut plugins = BTreeMap::new();
     for name in plugin_names {
-        let library = find_plugin(&messages, &name)?;
-        plugins.insert(name, library);
+        let package = format!("{PLUGIN_PACKAGE_PREFIX}{name}");
+        plugins.insert(name, find_library(&messages, &package)?);
     }
-    Ok(Artifacts { host, plugins })
+    let mut bundled = BTreeMap::new();
+    for name in bundled_names {
+        let package = format!("{BUNDLED_PACKAGE_PREFIX}{name}");
+        bundled.insert(name, find_library(&messages, &package)?);
+    }
+    Ok(Artifacts {
+        host,
+        plugins,
+        bundled,
+    })
 }
 
 /// Parses cargo's `compiler-artifact` messages, ignoring every other kind.
@@ -152,9 +199,9 @@ fn find_host(messages: &[Value]) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("cargo reported no `{HOST_PACKAGE}` executable"))
 }
 
-fn find_plugin(messages: &[Value], name: &str) -> Result<PathBuf, String> {
+fn find_library(messages: &[Value], package: &str) -> Result<PathBuf, String> {
     // Cargo names a library target after its package, with `-` replaced by `_`.
-    let target = format!("{PLUGIN_PACKAGE_PREFIX}{name}").replace('-', "_");
+    let target = package.replace('-', "_");
     messages
         .iter()
         .filter(|message| message["target"]["name"] == target.as_str())
@@ -164,5 +211,5 @@ fn find_plugin(messages: &[Value], name: &str) -> Result<PathBuf, String> {
         .filter_map(Value::as_str)
         .find(|file| file.ends_with(".so"))
         .map(PathBuf::from)
-        .ok_or_else(|| format!("cargo reported no shared library for test plugin `{name}`"))
+        .ok_or_else(|| format!("cargo reported no shared library for package `{package}`"))
 }

@@ -41,6 +41,19 @@ impl Sandbox {
         sandbox
     }
 
+    /// Creates a sandbox with every bundled module from `plugins/` as `<module>.so` and the
+    /// example configuration `examples/configurator.toml`.
+    pub fn with_bundled_modules() -> Self {
+        let sandbox = Self::empty();
+        for (module, library) in &artifacts().bundled {
+            sandbox.add_plugin_file(&format!("{module}.so"), library);
+        }
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/configurator.toml");
+        fs::copy(&example, &sandbox.config)
+            .unwrap_or_else(|err| panic!("failed to copy {}: {err}", example.display()));
+        sandbox
+    }
+
     /// Creates a sandbox with an empty plugin directory, an empty root and an empty
     /// configuration file.
     pub fn empty() -> Self {

@@ -5,6 +5,7 @@
 //! submodule covers one part of the command-line contract. Checks of ordering and overlap read
 //! the traces the modules left, never wall-clock durations.
 
+mod bundled;
 mod config;
 mod failures;
 mod locking;
