@@ -246,3 +246,31 @@ fn plugin_api_version() -> String {
         .expect("plugin-api's manifest has a version line")
         .to_owned()
 }
+
+#[test]
+fn panic_while_reading_metadata_rejects_the_file() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "panicky-constructor"]);
+    let panicky = sandbox.plugins().join("panicky-constructor.so");
+
+    let output = sandbox.run(&[]);
+
+    assert_rejected_before_running(&output, &sandbox);
+    let lines = stderr_lines_naming(&output, &panicky);
+    assert_eq!(lines.len(), 1, "one stderr line names the plugin\n{output}");
+    assert!(
+        lines[0].contains("constructor refuses to build the module"),
+        "the line carries the panic message\n{output}"
+    );
+
+    let skipping = sandbox.run(&["--skip-broken"]);
+    assert_eq!(
+        skipping.code(),
+        Some(0),
+        "the other module runs with --skip-broken\n{skipping}"
+    );
+    assert_eq!(
+        skipping.recap_status("alpha"),
+        Some(Status::Changed),
+        "alpha runs\n{skipping}"
+    );
+}
