@@ -26,6 +26,9 @@ const TESTKIT_DIRECTORY: &str = "testkit";
 /// name. Packages without it there are libraries the modules share.
 const BUNDLED_PACKAGE_PREFIX: &str = "configurator-module-";
 
+/// The package of the plugin built against the frozen plugin-api 1.0.0.
+const LEGACY_PACKAGE: &str = "configurator-test-legacy";
+
 /// What the build produced: the host binary and one shared library per test plugin.
 #[derive(Debug)]
 pub struct Artifacts {
@@ -35,6 +38,8 @@ pub struct Artifacts {
     plugins: BTreeMap<String, PathBuf>,
     /// The bundled modules' libraries from `plugins/`, keyed by module name.
     pub bundled: BTreeMap<String, PathBuf>,
+    /// The plugin built against the frozen plugin-api 1.0.0 in `tests/fixtures/legacy`.
+    pub legacy: PathBuf,
 }
 
 impl Artifacts {
@@ -140,20 +145,9 @@ fn build() -> Result<Artifacts, String> {
         command.args(["--package", &format!("{BUNDLED_PACKAGE_PREFIX}{name}")]);
     }
 
-    let output = command
-        .output()
-        .map_err(|err| format!("failed to start {command:?}: {err}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "{command:?} failed with {}\n--- stderr ---\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-
-    let messages = parse_messages(&stdout)?;
+    let messages = run_build(&mut command)?;
     let host = find_host(&messages)?;
+    let legacy = build_legacy(&host)?;
     let mut plugins = BTreeMap::new();
     for name in plugin_names {
         let package = format!("{PLUGIN_PACKAGE_PREFIX}{name}");
@@ -168,7 +162,47 @@ fn build() -> Result<Artifacts, String> {
         host,
         plugins,
         bundled,
+        legacy,
     })
+}
+
+/// Builds the plugin of the legacy fixture, a workspace of its own, into the main workspace's
+/// target directory so that it shares the compiled dependencies.
+fn build_legacy(host: &Path) -> Result<PathBuf, String> {
+    // The host executable lives in `<target>/debug/`.
+    let target_dir = host
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("cannot find the target directory of {}", host.display()))?;
+    let manifest = workspace_root().join("tests/fixtures/legacy/Cargo.toml");
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args([
+            "build",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .args(["--package", LEGACY_PACKAGE]);
+    let messages = run_build(&mut command)?;
+    find_library(&messages, LEGACY_PACKAGE)
+}
+
+/// Runs a cargo build with JSON messages and returns its `compiler-artifact` messages.
+fn run_build(command: &mut Command) -> Result<Vec<Value>, String> {
+    let output = command
+        .output()
+        .map_err(|err| format!("failed to start {command:?}: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{command:?} failed with {}\n--- stderr ---\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    parse_messages(&String::from_utf8_lossy(&output.stdout))
 }
 
 /// Parses cargo's `compiler-artifact` messages, ignoring every other kind.

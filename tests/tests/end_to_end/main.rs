@@ -6,6 +6,7 @@
 //! the traces the modules left, never wall-clock durations.
 
 mod bundled;
+mod compatibility;
 mod config;
 mod failures;
 mod locking;

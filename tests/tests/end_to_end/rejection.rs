@@ -197,7 +197,7 @@ fn incompatible_interface_layout_is_rejected_in_one_line() {
         "one stderr line names the skewed plugin\n{output}"
     );
     assert!(
-        lines[0].contains("0.1.7"),
+        lines[0].contains("1.0.3"),
         "the line names the interface version the plugin was built against\n{output}"
     );
     assert!(
@@ -227,7 +227,7 @@ fn incompatible_interface_version_is_rejected_in_one_line() {
     let lines = stderr_lines_naming(&output, &future);
     assert_eq!(lines.len(), 1, "one stderr line names the plugin\n{output}");
     assert!(
-        lines[0].contains("plugin-api 1.0.0"),
+        lines[0].contains("plugin-api 2.0.0"),
         "the line names the interface version the plugin was built against\n{output}"
     );
     assert!(

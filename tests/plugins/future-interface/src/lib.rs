@@ -1,5 +1,5 @@
-//! Test plugin that declares module interface version 1.0.0, an incompatible major version for
-//! a host built with plugin-api 0.x. The host must reject it at load with one line naming the
+//! Test plugin that declares module interface version 2.0.0, an incompatible major version for
+//! a host built with plugin-api 1.x. The host must reject it at load with one line naming the
 //! file and both interface versions.
 
 use abi_stable::{
@@ -26,7 +26,7 @@ impl RootModule for FutureLibRef {
 
     const BASE_NAME: &'static str = "configurator_module";
     const NAME: &'static str = "configurator module";
-    const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.0");
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("2.0.0");
 }
 
 extern "C" fn metadata() -> RResult<RString, RString> {

@@ -29,7 +29,7 @@ impl RootModule for SkewedLibRef {
 
     const BASE_NAME: &'static str = "configurator_module";
     const NAME: &'static str = "configurator module";
-    const VERSION_STRINGS: VersionStrings = VersionStrings::new("0.1.7");
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.3");
 }
 
 extern "C" fn metadata() -> RResult<RString, RString> {
