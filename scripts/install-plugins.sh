@@ -5,9 +5,10 @@
 # Usage: scripts/install-plugins.sh DIR [--debug]
 #
 # The crate configurator-module-NAME becomes NAME.so (configurator-module-hosts -> hosts.so).
-# Each library is copied to a temporary file in DIR and renamed over the final name, because
-# overwriting a .so that a running host has mapped crashes that host. The build output is found
-# through `cargo metadata`, which honours CARGO_TARGET_DIR.
+# Only cdylib packages with that prefix are modules. Other packages under plugins/, such as the
+# libraries the modules share, are skipped. Each library is copied to a temporary file in DIR and
+# renamed over the final name, because overwriting a .so that a running host has mapped crashes
+# that host. The build output is found through `cargo metadata`, which honours CARGO_TARGET_DIR.
 set -euo pipefail
 
 usage() {
@@ -54,17 +55,38 @@ while (($#)); do
 done
 [[ -n $dest ]] || usage_error "missing DIR, the plugin directory to install into"
 
-# Collect the package name of every crate under plugins/ from its manifest's first `name`.
+# Prints "PACKAGE LIBRARY-TARGET" for every package under the plugins directory (argv[1]) whose
+# name starts with the module prefix (argv[2]) and that has a cdylib target, sorted by package.
+# It reads the output of `cargo metadata` on stdin.
+list_modules='
+import json, os, sys
+
+plugins_dir, prefix = os.path.realpath(sys.argv[1]), sys.argv[2]
+modules = []
+for package in json.load(sys.stdin)["packages"]:
+    package_dir = os.path.dirname(os.path.realpath(package["manifest_path"]))
+    name = package["name"]
+    if os.path.dirname(package_dir) != plugins_dir:
+        continue
+    if not name.startswith(prefix) or name == prefix:
+        continue
+    for target in package["targets"]:
+        if "cdylib" in target["kind"]:
+            modules.append((name, target["name"]))
+for name, target in sorted(modules):
+    print(name, target)
+'
+
+metadata=$(cargo metadata --manifest-path "$repo/Cargo.toml" --format-version 1 --no-deps)
+module_list=$(python3 -c "$list_modules" "$repo/plugins" "$package_prefix" <<<"$metadata")
+[[ -n $module_list ]] || fail "no cdylib packages named '$package_prefix*' found under $repo/plugins"
+
 packages=()
-for manifest in "$repo"/plugins/*/Cargo.toml; do
-  [[ -e $manifest ]] || continue
-  name=$(sed -n 's/^name *= *"\(.*\)"$/\1/p' "$manifest" | head -n 1)
-  case $name in
-    "$package_prefix"?*) packages+=("$name") ;;
-    *) fail "$manifest: package name '$name' does not start with '$package_prefix'" ;;
-  esac
-done
-((${#packages[@]})) || fail "no module crates found under $repo/plugins"
+library_targets=()
+while read -r package target; do
+  packages+=("$package")
+  library_targets+=("$target")
+done <<<"$module_list"
 
 build_args=(build --manifest-path "$repo/Cargo.toml")
 [[ $profile == release ]] && build_args+=(--release)
@@ -73,9 +95,8 @@ for package in "${packages[@]}"; do
 done
 cargo "${build_args[@]}"
 
-target_dir=$(cargo metadata --manifest-path "$repo/Cargo.toml" --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[[ -n $target_dir ]] || target_dir=${CARGO_TARGET_DIR:-$repo/target}
+target_dir=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' \
+  <<<"$metadata")
 output_dir=$target_dir/$profile
 
 mkdir -p -- "$dest"
@@ -84,10 +105,11 @@ mkdir -p -- "$dest"
 temp=
 trap '[[ -z $temp ]] || rm -f -- "$temp"' EXIT
 
-for package in "${packages[@]}"; do
+for index in "${!packages[@]}"; do
+  package=${packages[index]}
   module=${package#"$package_prefix"}
-  library=$output_dir/lib${package//-/_}.so
-  [[ -f $library ]] || fail "$library not found after the build; is $package a cdylib crate?"
+  library=$output_dir/lib${library_targets[index]}.so
+  [[ -f $library ]] || fail "$library not found after building $package"
 
   temp=$(mktemp -- "$dest/.$module.so.XXXXXX")
   cp -- "$library" "$temp"

@@ -7,16 +7,14 @@
 //!
 //! Read [`GroupsModule::configure`] first, then [`updated_group_file`].
 
-mod files;
-mod group_file;
-
 use std::collections::HashSet;
 
+use configurator_etc_files::group::{GroupEntry, GroupFile};
+use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
-
-use crate::group_file::{GroupEntry, GroupFile, validate_name};
 
 /// Mode of `/etc/group` when the module creates it.
 const NEW_FILE_MODE: u32 = 0o644;
@@ -86,7 +84,7 @@ impl ConfigurationModule for GroupsModule {
         settings.validate()?;
 
         let lock = ctx.file_lock("/etc/group")?;
-        let current = files::read_if_exists(lock.path())?.unwrap_or_default();
+        let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
         let (updated, changes) = updated_group_file(&current, &settings.groups)
             .with_context(|| format!("cannot update {}", lock.path().display()))?;
         if changes.is_empty() {
@@ -96,7 +94,7 @@ impl ConfigurationModule for GroupsModule {
             )));
         }
 
-        files::write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("/etc/group: {change}"));
         }

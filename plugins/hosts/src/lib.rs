@@ -8,13 +8,13 @@
 //!
 //! Read [`HostsModule::configure`] first, then [`hosts_file::updated_hosts_file`].
 
-mod files;
 mod hosts_file;
-mod system_config;
 
 use std::net::IpAddr;
 
+use configurator_etc_files::system_config;
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -134,7 +134,7 @@ impl ConfigurationModule for HostsModule {
         let own = settings.own_entry(&system.hostname);
 
         let lock = ctx.file_lock("/etc/hosts")?;
-        let current = files::read_if_exists(lock.path())?.unwrap_or_default();
+        let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
         let (updated, changes) = updated_hosts_file(&current, &own, &extras);
         if changes.is_empty() {
             return Ok(Outcome::unchanged(format!(
@@ -144,7 +144,7 @@ impl ConfigurationModule for HostsModule {
             )));
         }
 
-        files::write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("/etc/hosts: {change}"));
         }

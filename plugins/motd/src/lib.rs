@@ -7,14 +7,11 @@
 //!
 //! Read [`MotdModule::configure`] first.
 
-mod files;
-mod system_config;
-
+use configurator_etc_files::system_config::{self, SystemConfig};
 use plugin_api::anyhow::{Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
-
-use crate::system_config::SystemConfig;
 
 /// Mode of `/etc/motd` when the module creates it.
 const NEW_FILE_MODE: u32 = 0o644;
@@ -83,11 +80,11 @@ impl ConfigurationModule for MotdModule {
 
         let desired = motd_text(&settings, &system);
         let path = ctx.resolve("/etc/motd")?;
-        if files::read_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
+        if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged("/etc/motd is already current"));
         }
 
-        files::write_atomic(&path, &desired, NEW_FILE_MODE)?;
+        write_atomic(&path, &desired, NEW_FILE_MODE)?;
         ctx.info("wrote /etc/motd");
         Ok(Outcome::changed(format!(
             "wrote /etc/motd for {} ({})",

@@ -23,14 +23,13 @@
 //!
 //! Read [`NssCacheModule::configure`] first.
 
-mod files;
-
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -106,14 +105,14 @@ impl ConfigurationModule for NssCacheModule {
         let desired = cache_text(&passwd, &group);
 
         let lock = ctx.file_lock(&settings.cache_path)?;
-        if files::read_if_exists(lock.path())?.as_deref() == Some(desired.as_str()) {
+        if read_to_string_if_exists(lock.path())?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged(format!(
                 "{} already matches /etc/passwd and /etc/group",
                 settings.cache_path
             )));
         }
 
-        files::write_atomic(lock.path(), &desired, NEW_FILE_MODE)?;
+        write_atomic(lock.path(), &desired, NEW_FILE_MODE)?;
         ctx.info(format_args!("wrote {}", settings.cache_path));
         Ok(Outcome::changed(format!(
             "wrote {} with {} users and {} groups",

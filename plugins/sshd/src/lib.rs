@@ -11,16 +11,14 @@
 //!
 //! Read [`SshdModule::configure`] first.
 
-mod files;
-mod group_file;
-
 use std::collections::HashSet;
 
+use configurator_etc_files::group::{GroupEntry, GroupFile};
+use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
-
-use crate::group_file::{GroupEntry, GroupFile, validate_name};
 
 /// The drop-in the module owns. sshd reads it only when the main `sshd_config` has
 /// `Include /etc/ssh/sshd_config.d/*.conf`.
@@ -112,8 +110,8 @@ impl ConfigurationModule for SshdModule {
 
         let drop_in = ctx.resolve(DROP_IN)?;
         let desired = drop_in_text(&settings);
-        if files::read_if_exists(&drop_in)?.as_deref() != Some(desired.as_str()) {
-            files::write_atomic(&drop_in, &desired, NEW_FILE_MODE)?;
+        if read_to_string_if_exists(&drop_in)?.as_deref() != Some(desired.as_str()) {
+            write_atomic(&drop_in, &desired, NEW_FILE_MODE)?;
             ctx.info(format_args!("wrote {DROP_IN}"));
             changes.push(format!("wrote {DROP_IN}"));
         }
@@ -137,11 +135,11 @@ fn ensure_groups(ctx: &Context, groups: &[String]) -> Result<Vec<String>> {
     }
 
     let lock = ctx.file_lock("/etc/group")?;
-    let current = files::read_if_exists(lock.path())?.unwrap_or_default();
+    let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
     let (updated, changes) = updated_group_file(&current, groups)
         .with_context(|| format!("cannot update {}", lock.path().display()))?;
     if !changes.is_empty() {
-        files::write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("/etc/group: {change}"));
         }

@@ -6,12 +6,11 @@
 //!
 //! Read [`SysctlModule::configure`] first.
 
-mod files;
-
 use std::collections::BTreeMap;
 use std::fmt;
 
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -150,14 +149,14 @@ impl ConfigurationModule for SysctlModule {
 
         let desired = conf_text(&settings.parameters);
         let path = ctx.resolve(CONF_FILE)?;
-        if files::read_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
+        if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged(format!(
                 "{CONF_FILE} already sets {} parameters",
                 settings.parameters.len()
             )));
         }
 
-        files::write_atomic(&path, &desired, NEW_FILE_MODE)?;
+        write_atomic(&path, &desired, NEW_FILE_MODE)?;
         ctx.info(format_args!("wrote {CONF_FILE}"));
         Ok(Outcome::changed(format!(
             "wrote {CONF_FILE} with {} parameters",

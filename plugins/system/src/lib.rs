@@ -8,9 +8,8 @@
 //!
 //! Read [`SystemModule::configure`] first.
 
-mod files;
-
 use plugin_api::anyhow::{Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -80,11 +79,11 @@ impl ConfigurationModule for SystemModule {
         let mut written = Vec::new();
         for (system_path, contents) in desired {
             let path = ctx.resolve(system_path)?;
-            if files::read_if_exists(&path)?.as_deref() == Some(contents.as_str()) {
+            if read_to_string_if_exists(&path)?.as_deref() == Some(contents.as_str()) {
                 ctx.debug(format_args!("{system_path} is already current"));
                 continue;
             }
-            files::write_atomic(&path, &contents, NEW_FILE_MODE)?;
+            write_atomic(&path, &contents, NEW_FILE_MODE)?;
             ctx.info(format_args!("wrote {system_path}"));
             written.push(system_path);
         }

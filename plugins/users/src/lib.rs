@@ -11,18 +11,15 @@
 //!
 //! Read [`UsersModule::configure`] first.
 
-mod files;
-mod group_file;
-mod passwd_file;
-
 use std::collections::HashSet;
 
+use configurator_etc_files::group::GroupFile;
+use configurator_etc_files::passwd::{PasswdEntry, PasswdFile};
+use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
-
-use crate::group_file::{GroupFile, validate_name};
-use crate::passwd_file::{PasswdEntry, PasswdFile};
 
 /// Mode of `/etc/passwd` or `/etc/group` when the module creates it.
 const NEW_FILE_MODE: u32 = 0o644;
@@ -148,7 +145,7 @@ impl ConfigurationModule for UsersModule {
         // Reading without the lock is safe: writers replace the file atomically, and the
         // module only needs gids, which no bundled module changes.
         let group_path = ctx.resolve("/etc/group")?;
-        let group_text = files::read_if_exists(&group_path)?.unwrap_or_default();
+        let group_text = read_to_string_if_exists(&group_path)?.unwrap_or_default();
         let groups = GroupFile::parse(&group_text)
             .with_context(|| format!("invalid {}", group_path.display()))?;
         check_supplementary_groups(&groups, &settings.users)?;
@@ -181,11 +178,11 @@ fn edit_locked(
     update: impl FnOnce(&str) -> Result<(String, Vec<String>)>,
 ) -> Result<Vec<String>> {
     let lock = ctx.file_lock(system_path)?;
-    let current = files::read_if_exists(lock.path())?.unwrap_or_default();
+    let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
     let (updated, changes) =
         update(&current).with_context(|| format!("cannot update {}", lock.path().display()))?;
     if !changes.is_empty() {
-        files::write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("{system_path}: {change}"));
         }

@@ -1,7 +1,8 @@
-//! Reading `/etc/system_config`, the `key=value` file that the `system` module writes.
+//! Reading `/etc/system_config`, the `key=value` file that the `system` module writes and the
+//! `hosts` and `motd` modules read.
 //!
-//! NOTE: the `hosts` and `motd` modules carry identical copies of this file. Change both
-//! together, and keep them in step with the `system` module's writer.
+//! NOTE: the writer stays in the `system` module. [`parse`] ignores keys it does not know, but a
+//! key that `system` renames or stops writing needs a matching change here.
 
 use std::path::Path;
 
@@ -21,7 +22,7 @@ pub struct SystemConfig {
 
 /// Reads and parses the file at `path`, the resolved form of [`SYSTEM_CONFIG`].
 pub fn read(path: &Path) -> Result<SystemConfig> {
-    let text = crate::files::read_if_exists(path)?.with_context(|| {
+    let text = plugin_api::fs::read_to_string_if_exists(path)?.with_context(|| {
         format!(
             "{} does not exist; the `system` module writes it, and this module lists `system` \
              in depends_on, so check that `system` ran",

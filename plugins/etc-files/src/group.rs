@@ -3,20 +3,16 @@
 //! [`GroupFile`] keeps every line it does not change byte for byte, so an edit touches only
 //! the groups it adds or extends. Blank lines, `#` comments and NIS compatibility lines
 //! (starting with `+` or `-`) are kept but never read as groups.
-//!
-//! NOTE: the `sshd` and `users` modules carry copies of this parser, trimmed to the parts they
-//! use. A fix here likely belongs there too.
 
-use plugin_api::anyhow::{Context as _, Result, bail};
+use plugin_api::anyhow::Result;
+
+use crate::record_file::{Record, RecordFile, lowest_free_id};
 
 /// Lowest gid given to a new group, `GID_MIN` in Debian's `/etc/login.defs`.
 pub const GID_MIN: u32 = 1000;
 
 /// Highest gid given to a new group, `GID_MAX` in Debian's `/etc/login.defs`.
 pub const GID_MAX: u32 = 60000;
-
-/// Maximum length of a group or user name, the size of the user field in utmp records.
-const MAX_NAME_LEN: usize = 32;
 
 /// One group line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +27,12 @@ pub struct GroupEntry {
     pub members: Vec<String>,
 }
 
-impl GroupEntry {
-    /// Parses a group line, or returns `None` when it does not have four fields and a numeric
-    /// gid.
-    fn parse(line: &str) -> Option<Self> {
+impl Record for GroupEntry {
+    const LAYOUT: &'static str = "name:password:gid:members";
+
+    /// Parses a group line, or returns `None` when it does not have four fields, a name and a
+    /// numeric gid.
+    fn from_line(line: &str) -> Option<Self> {
         let mut fields = line.split(':');
         let name = fields.next()?;
         let password = fields.next()?;
@@ -55,8 +53,7 @@ impl GroupEntry {
         })
     }
 
-    /// Formats the entry as a line, without the line break.
-    pub fn to_line(&self) -> String {
+    fn to_line(&self) -> String {
         format!(
             "{}:{}:{}:{}",
             self.name,
@@ -65,49 +62,30 @@ impl GroupEntry {
             self.members.join(",")
         )
     }
-}
 
-/// A line of the file: its text as read or last written, and the group it holds, if any.
-#[derive(Debug, Clone)]
-struct Line {
-    text: String,
-    entry: Option<GroupEntry>,
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The parsed contents of `/etc/group`.
 #[derive(Debug, Clone)]
 pub struct GroupFile {
-    lines: Vec<Line>,
+    records: RecordFile<GroupEntry>,
 }
 
 impl GroupFile {
     /// Parses the file's text. Fails on the first line that is neither a group, a blank line,
     /// a comment nor an NIS line, naming its 1-based number.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut lines = Vec::new();
-        for (index, text) in text.lines().enumerate() {
-            let entry = if is_passive_line(text) {
-                None
-            } else {
-                let entry = GroupEntry::parse(text).with_context(|| {
-                    format!(
-                        "line {}: expected `name:password:gid:members`, found `{text}`",
-                        index + 1
-                    )
-                })?;
-                Some(entry)
-            };
-            lines.push(Line {
-                text: text.to_owned(),
-                entry,
-            });
-        }
-        Ok(Self { lines })
+        Ok(Self {
+            records: RecordFile::parse(text)?,
+        })
     }
 
     /// Returns the group called `name`.
     pub fn get(&self, name: &str) -> Option<&GroupEntry> {
-        self.entries().find(|entry| entry.name == name)
+        self.records.get(name)
     }
 
     /// Returns the name of the group that has `gid`.
@@ -119,73 +97,38 @@ impl GroupFile {
 
     /// Returns the lowest gid from [`GID_MIN`] to [`GID_MAX`] that no group has.
     pub fn free_gid(&self) -> Result<u32> {
-        (GID_MIN..=GID_MAX)
-            .find(|&gid| self.gid_owner(gid).is_none())
-            .with_context(|| format!("no free gid left between {GID_MIN} and {GID_MAX}"))
+        lowest_free_id(
+            GID_MIN..=GID_MAX,
+            self.entries().map(|entry| entry.gid),
+            "gid",
+        )
     }
 
     /// Appends a group at the end of the file.
     pub fn push(&mut self, entry: GroupEntry) {
-        self.lines.push(Line {
-            text: entry.to_line(),
-            entry: Some(entry),
-        });
+        self.records.push(entry);
     }
 
     /// Adds `member` to the group called `group` unless it is listed already. Returns whether
     /// the file changed, or `None` when there is no such group.
     pub fn add_member(&mut self, group: &str, member: &str) -> Option<bool> {
-        let line = self
-            .lines
-            .iter_mut()
-            .find(|line| line.entry.as_ref().is_some_and(|entry| entry.name == group))?;
-        let entry = line.entry.as_mut()?;
-        if entry.members.iter().any(|existing| existing == member) {
-            return Some(false);
-        }
-        entry.members.push(member.to_owned());
-        line.text = entry.to_line();
-        Some(true)
+        self.records.edit(group, |entry| {
+            if entry.members.iter().any(|existing| existing == member) {
+                return false;
+            }
+            entry.members.push(member.to_owned());
+            true
+        })
     }
 
     /// Formats the file, ending with a line break unless it is empty.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        for line in &self.lines {
-            text.push_str(&line.text);
-            text.push('\n');
-        }
-        text
+        self.records.render()
     }
 
     fn entries(&self) -> impl Iterator<Item = &GroupEntry> {
-        self.lines.iter().filter_map(|line| line.entry.as_ref())
+        self.records.records()
     }
-}
-
-/// Returns whether a line is kept without being read as a group.
-fn is_passive_line(text: &str) -> bool {
-    text.trim().is_empty() || text.starts_with(['#', '+', '-'])
-}
-
-/// Checks a group or user name against the pattern Debian's adduser accepts for system
-/// accounts (`SYS_NAME_REGEX`): a lowercase letter or `_`, then lowercase letters, digits,
-/// `_` or `-`, and an optional final `$`. Such a name cannot break `/etc/group` or
-/// `/etc/passwd` lines.
-pub fn validate_name(kind: &str, name: &str) -> Result<()> {
-    let body = name.strip_suffix('$').unwrap_or(name);
-    let valid = name.len() <= MAX_NAME_LEN
-        && body.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
-        && body.bytes().all(|byte| {
-            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_-".contains(&byte)
-        });
-    if !valid {
-        bail!(
-            "invalid {kind} name `{name}`: expected at most {MAX_NAME_LEN} characters, starting \
-             with a lowercase letter or `_`, then lowercase letters, digits, `_` or `-`"
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -234,6 +177,13 @@ staff:x:1000:alice,bob
     }
 
     #[test]
+    fn render_of_empty_file_is_empty() {
+        let file = GroupFile::parse("").unwrap();
+
+        assert_eq!(file.render(), "");
+    }
+
+    #[test]
     fn parse_rejects_line_with_missing_field() {
         let error = GroupFile::parse("root:x:0:\nbroken:x:12\n").unwrap_err();
 
@@ -256,6 +206,19 @@ staff:x:1000:alice,bob
     }
 
     #[test]
+    fn parse_rejects_empty_name() {
+        assert!(GroupFile::parse(":x:50:\n").is_err());
+    }
+
+    #[test]
+    fn gid_owner_names_the_group() {
+        let file = GroupFile::parse(SAMPLE).unwrap();
+
+        assert_eq!(file.gid_owner(27), Some("sudo"));
+        assert_eq!(file.gid_owner(28), None);
+    }
+
+    #[test]
     fn free_gid_skips_taken_gids() {
         let file = GroupFile::parse("a:x:1000:\nb:x:1001:\nc:x:1003:\n").unwrap();
 
@@ -267,6 +230,21 @@ staff:x:1000:alice,bob
         let file = GroupFile::parse("root:x:0:\nsudo:x:27:\n").unwrap();
 
         assert_eq!(file.free_gid().unwrap(), GID_MIN);
+    }
+
+    #[test]
+    fn push_appends_group_line() {
+        let mut file = GroupFile::parse("root:x:0:\n").unwrap();
+
+        file.push(GroupEntry {
+            name: "deploy".to_owned(),
+            password: "x".to_owned(),
+            gid: 2000,
+            members: vec!["alice".to_owned(), "bob".to_owned()],
+        });
+
+        assert_eq!(file.render(), "root:x:0:\ndeploy:x:2000:alice,bob\n");
+        assert_eq!(file.gid_owner(2000), Some("deploy"));
     }
 
     #[test]
@@ -286,35 +264,18 @@ staff:x:1000:alice,bob
     }
 
     #[test]
+    fn add_member_leaves_unchanged_line_as_written() {
+        let text = "staff:x:1000:alice,,bob\n";
+        let mut file = GroupFile::parse(text).unwrap();
+
+        assert_eq!(file.add_member("staff", "bob"), Some(false));
+        assert_eq!(file.render(), text);
+    }
+
+    #[test]
     fn add_member_reports_unknown_group() {
         let mut file = GroupFile::parse("staff:x:1000:\n").unwrap();
 
         assert_eq!(file.add_member("missing", "alice"), None);
-    }
-
-    #[test]
-    fn validate_name_accepts_account_names() {
-        for name in ["alice", "_apt", "ssh-users", "svc_01", "machine$"] {
-            assert!(validate_name("group", name).is_ok(), "{name}");
-        }
-    }
-
-    #[test]
-    fn validate_name_rejects_format_breaking_names() {
-        let too_long = "a".repeat(MAX_NAME_LEN + 1);
-        for name in [
-            "",
-            "Alice",
-            "1abc",
-            "-abc",
-            "a:b",
-            "a,b",
-            "a b",
-            "a\nb",
-            "a$b",
-            too_long.as_str(),
-        ] {
-            assert!(validate_name("group", name).is_err(), "{name:?}");
-        }
     }
 }

@@ -4,7 +4,9 @@
 //! [`PasswdFile`] keeps every line it does not change byte for byte. Blank lines, `#` comments
 //! and NIS compatibility lines (starting with `+` or `-`) are kept but never read as users.
 
-use plugin_api::anyhow::{Context as _, Result};
+use plugin_api::anyhow::Result;
+
+use crate::record_file::{Record, RecordFile, lowest_free_id};
 
 /// Lowest uid given to a new user, `UID_MIN` in Debian's `/etc/login.defs`.
 pub const UID_MIN: u32 = 1000;
@@ -31,10 +33,12 @@ pub struct PasswdEntry {
     pub shell: String,
 }
 
-impl PasswdEntry {
-    /// Parses a user line, or returns `None` when it does not have seven fields and numeric
-    /// ids.
-    fn parse(line: &str) -> Option<Self> {
+impl Record for PasswdEntry {
+    const LAYOUT: &'static str = "name:password:uid:gid:comment:home:shell";
+
+    /// Parses a user line, or returns `None` when it does not have seven fields, a name and
+    /// numeric ids.
+    fn from_line(line: &str) -> Option<Self> {
         let fields: Vec<&str> = line.split(':').collect();
         let [name, password, uid, gid, comment, home, shell] = fields.as_slice() else {
             return None;
@@ -53,57 +57,36 @@ impl PasswdEntry {
         })
     }
 
-    /// Formats the entry as a line, without the line break.
-    pub fn to_line(&self) -> String {
+    fn to_line(&self) -> String {
         format!(
             "{}:{}:{}:{}:{}:{}:{}",
             self.name, self.password, self.uid, self.gid, self.comment, self.home, self.shell
         )
     }
-}
 
-/// A line of the file: its text as read or last written, and the user it holds, if any.
-#[derive(Debug, Clone)]
-struct Line {
-    text: String,
-    entry: Option<PasswdEntry>,
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The parsed contents of `/etc/passwd`.
 #[derive(Debug, Clone)]
 pub struct PasswdFile {
-    lines: Vec<Line>,
+    records: RecordFile<PasswdEntry>,
 }
 
 impl PasswdFile {
     /// Parses the file's text. Fails on the first line that is neither a user, a blank line, a
     /// comment nor an NIS line, naming its 1-based number.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut lines = Vec::new();
-        for (index, text) in text.lines().enumerate() {
-            let entry = if is_passive_line(text) {
-                None
-            } else {
-                let entry = PasswdEntry::parse(text).with_context(|| {
-                    format!(
-                        "line {}: expected `name:password:uid:gid:comment:home:shell`, found \
-                         `{text}`",
-                        index + 1
-                    )
-                })?;
-                Some(entry)
-            };
-            lines.push(Line {
-                text: text.to_owned(),
-                entry,
-            });
-        }
-        Ok(Self { lines })
+        Ok(Self {
+            records: RecordFile::parse(text)?,
+        })
     }
 
     /// Returns the user called `name`.
     pub fn get(&self, name: &str) -> Option<&PasswdEntry> {
-        self.entries().find(|entry| entry.name == name)
+        self.records.get(name)
     }
 
     /// Returns the name of the user that has `uid`.
@@ -115,53 +98,38 @@ impl PasswdFile {
 
     /// Returns the lowest uid from [`UID_MIN`] to [`UID_MAX`] that no user has.
     pub fn free_uid(&self) -> Result<u32> {
-        (UID_MIN..=UID_MAX)
-            .find(|&uid| self.uid_owner(uid).is_none())
-            .with_context(|| format!("no free uid left between {UID_MIN} and {UID_MAX}"))
+        lowest_free_id(
+            UID_MIN..=UID_MAX,
+            self.entries().map(|entry| entry.uid),
+            "uid",
+        )
     }
 
     /// Appends a user at the end of the file.
     pub fn push(&mut self, entry: PasswdEntry) {
-        self.lines.push(Line {
-            text: entry.to_line(),
-            entry: Some(entry),
-        });
+        self.records.push(entry);
     }
 
     /// Replaces the user with `entry.name`, rewriting only its line. Returns `false` when
     /// there is no such user.
     pub fn replace(&mut self, entry: PasswdEntry) -> bool {
-        let found = self.lines.iter_mut().find(|line| {
-            line.entry
-                .as_ref()
-                .is_some_and(|old| old.name == entry.name)
-        });
-        let Some(line) = found else {
-            return false;
-        };
-        line.text = entry.to_line();
-        line.entry = Some(entry);
-        true
+        let name = entry.name.clone();
+        self.records
+            .edit(&name, |old| {
+                *old = entry;
+                true
+            })
+            .is_some()
     }
 
     /// Formats the file, ending with a line break unless it is empty.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        for line in &self.lines {
-            text.push_str(&line.text);
-            text.push('\n');
-        }
-        text
+        self.records.render()
     }
 
     fn entries(&self) -> impl Iterator<Item = &PasswdEntry> {
-        self.lines.iter().filter_map(|line| line.entry.as_ref())
+        self.records.records()
     }
-}
-
-/// Returns whether a line is kept without being read as a user.
-fn is_passive_line(text: &str) -> bool {
-    text.trim().is_empty() || text.starts_with(['#', '+', '-'])
 }
 
 #[cfg(test)]
@@ -190,6 +158,14 @@ alice:x:1000:100:Alice Example,,,:/home/alice:/bin/bash
     }
 
     #[test]
+    fn parse_skips_comments_blank_and_nis_lines() {
+        let file = PasswdFile::parse(SAMPLE).unwrap();
+
+        assert_eq!(file.entries().count(), 3);
+        assert_eq!(file.get("+@netgroup"), None);
+    }
+
+    #[test]
     fn render_keeps_unchanged_file_byte_for_byte() {
         let file = PasswdFile::parse(SAMPLE).unwrap();
 
@@ -213,10 +189,43 @@ alice:x:1000:100:Alice Example,,,:/home/alice:/bin/bash
     }
 
     #[test]
+    fn parse_rejects_empty_name() {
+        assert!(PasswdFile::parse(":x:1:1::/:/bin/sh\n").is_err());
+    }
+
+    #[test]
+    fn uid_owner_names_the_user() {
+        let file = PasswdFile::parse(SAMPLE).unwrap();
+
+        assert_eq!(file.uid_owner(65534), Some("nobody"));
+        assert_eq!(file.uid_owner(1001), None);
+    }
+
+    #[test]
     fn free_uid_skips_taken_uids_and_ignores_nobody() {
         let file = PasswdFile::parse(SAMPLE).unwrap();
 
         assert_eq!(file.free_uid().unwrap(), 1001);
+    }
+
+    #[test]
+    fn push_appends_user_line() {
+        let mut file = PasswdFile::parse("root:x:0:0:root:/root:/bin/bash\n").unwrap();
+
+        file.push(PasswdEntry {
+            name: "bob".to_owned(),
+            password: "x".to_owned(),
+            uid: 2001,
+            gid: 100,
+            comment: "Bob Example".to_owned(),
+            home: "/srv/bob".to_owned(),
+            shell: "/bin/sh".to_owned(),
+        });
+
+        assert_eq!(
+            file.render(),
+            "root:x:0:0:root:/root:/bin/bash\nbob:x:2001:100:Bob Example:/srv/bob:/bin/sh\n"
+        );
     }
 
     #[test]
@@ -239,5 +248,6 @@ alice:x:1000:100:Alice Example,,,:/home/alice:/bin/bash
         ghost.name = "ghost".to_owned();
 
         assert!(!file.replace(ghost));
+        assert_eq!(file.render(), SAMPLE);
     }
 }
