@@ -10,15 +10,28 @@
 //! The sidecar file is never the protected file itself: a module that replaces the file by
 //! renaming a new one over it would leave a lock on the protected file stranded on the old
 //! inode.
+//!
+//! The in-process table also records which module waits for which path, so a request that would
+//! close a wait-for cycle between modules fails at once with a [`LockError::Deadlock`] naming
+//! every module and file of the cycle. Waits may be bounded by a timeout; `flock` has none of
+//! its own, so the cross-process part then polls with a non-blocking attempt.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
-/// Longest sidecar file name written in full; longer names are shortened and hashed.
+/// Maximum sidecar file name length written in full; longer names are shortened and hashed.
 const MAX_SIDECAR_NAME: usize = 200;
+
+/// Maximum pause between two attempts at a `flock` held by another process, when the wait has
+/// a timeout.
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Errors in taking a lock.
 #[derive(Debug, thiserror::Error)]
@@ -42,15 +55,138 @@ pub enum LockError {
         #[source]
         source: io::Error,
     },
+
+    /// Waiting would close a cycle of modules that each wait for a lock the next one holds.
+    #[error("{}", deadlock_message(.0))]
+    Deadlock(Vec<WaitEdge>),
+
+    /// The lock was not free within the timeout.
+    #[error(
+        "timed out after {} waiting for the lock on {}, held by {}",
+        format_timeout(*.timeout),
+        .path.display(),
+        holder_text(.holder.as_deref())
+    )]
+    Timeout {
+        /// The path whose lock was requested.
+        path: PathBuf,
+        /// How long the request waited.
+        timeout: Duration,
+        /// The module of this run holding the lock, or `None` when another process holds it.
+        holder: Option<String>,
+    },
+}
+
+/// One step of a deadlock: `module` waits for the lock on `path`, which `holder` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitEdge {
+    /// The waiting module.
+    pub module: String,
+    /// The path it waits for.
+    pub path: PathBuf,
+    /// The module holding that path.
+    pub holder: String,
+}
+
+impl fmt::Display for WaitEdge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "module `{}` waits for {}, held by module `{}`",
+            self.module,
+            self.path.display(),
+            self.holder
+        )
+    }
+}
+
+fn deadlock_message(cycle: &[WaitEdge]) -> String {
+    let steps: Vec<String> = cycle.iter().map(WaitEdge::to_string).collect();
+    format!(
+        "deadlock: {}; take the locks in one order in every module, or lock them together \
+         with file_locks",
+        steps.join("; ")
+    )
+}
+
+fn format_timeout(timeout: Duration) -> String {
+    format!("{:.1}s", timeout.as_secs_f64())
+}
+
+fn holder_text(holder: Option<&str>) -> String {
+    match holder {
+        Some(module) => format!("module `{module}`"),
+        None => "another process".to_owned(),
+    }
 }
 
 /// The locks of one run, shared by all its modules.
 #[derive(Debug)]
 pub struct LockManager {
     lock_dir: PathBuf,
-    /// Resolved path to the module holding it.
-    holders: Mutex<HashMap<PathBuf, String>>,
+    default_timeout: Option<Duration>,
+    table: Mutex<LockTable>,
     released: Condvar,
+    next_waiter: AtomicU64,
+}
+
+/// Who holds and who waits for which path, within this run.
+#[derive(Debug, Default)]
+struct LockTable {
+    /// Resolved path to the module holding it.
+    holders: HashMap<PathBuf, String>,
+    /// Each waiting request, by a unique id, to its module and the path it waits for.
+    waiting: HashMap<u64, (String, PathBuf)>,
+}
+
+impl LockTable {
+    /// Returns the wait-for cycle that `module` waiting for `path` would close, if any.
+    ///
+    /// NOTE: the graph is kept per module, not per thread. A cycle that only forms when a lock
+    /// changes hands, because one module waits on two of its own threads at once, is not
+    /// detected here; a lock timeout still ends such a wait.
+    fn cycle_through(&self, module: &str, path: &Path) -> Option<Vec<WaitEdge>> {
+        let holder = self.holders.get(path)?;
+        let first = WaitEdge {
+            module: module.to_owned(),
+            path: path.to_owned(),
+            holder: holder.clone(),
+        };
+        self.path_back_to(module, vec![first])
+    }
+
+    /// Extends the wait-for chain `edges` from its last holder; returns it once it reaches
+    /// `origin`. Depth-first; each module appears at most once on a chain.
+    fn path_back_to(&self, origin: &str, edges: Vec<WaitEdge>) -> Option<Vec<WaitEdge>> {
+        let last_holder = &edges.last()?.holder;
+        if last_holder == origin {
+            return Some(edges);
+        }
+        let mut requests: Vec<&(String, PathBuf)> = self
+            .waiting
+            .values()
+            .filter(|(waiter, _)| waiter == last_holder)
+            .collect();
+        requests.sort();
+        for (waiter, wanted) in requests {
+            let Some(holder) = self.holders.get(wanted) else {
+                continue;
+            };
+            if edges.iter().any(|edge| &edge.module == holder) && holder != origin {
+                continue;
+            }
+            let mut longer = edges.clone();
+            longer.push(WaitEdge {
+                module: waiter.clone(),
+                path: wanted.clone(),
+                holder: holder.clone(),
+            });
+            if let Some(cycle) = self.path_back_to(origin, longer) {
+                return Some(cycle);
+            }
+        }
+        None
+    }
 }
 
 /// A held lock; dropping it releases both the `flock` and the in-process entry.
@@ -73,18 +209,26 @@ impl Drop for LockHandle {
     fn drop(&mut self) {
         // Release the cross-process lock before letting another thread of this run in.
         drop(self.sidecar.take());
-        self.manager.holders().remove(&self.path);
+        self.manager.table().holders.remove(&self.path);
         self.manager.released.notify_all();
     }
 }
 
 impl LockManager {
-    /// Creates the lock manager of a run, with sidecar files in `lock_dir`.
+    /// Creates the lock manager of a run, with sidecar files in `lock_dir` and waits without
+    /// a time limit.
     pub fn new(lock_dir: PathBuf) -> Arc<Self> {
+        Self::with_timeout(lock_dir, None)
+    }
+
+    /// Creates the lock manager of a run whose waits fail after `default_timeout`, if given.
+    pub fn with_timeout(lock_dir: PathBuf, default_timeout: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
             lock_dir,
-            holders: Mutex::new(HashMap::new()),
+            default_timeout,
+            table: Mutex::new(LockTable::default()),
             released: Condvar::new(),
+            next_waiter: AtomicU64::new(0),
         })
     }
 
@@ -93,7 +237,8 @@ impl LockManager {
         &self.lock_dir
     }
 
-    /// Blocks until `module` holds the lock on `path`, a path already resolved under the root.
+    /// Waits until `module` holds the lock on `path`, a path already resolved under the root,
+    /// for at most the run's default timeout.
     ///
     /// `relative` is the path's spelling below the root, from which the sidecar file is named
     /// so that every process on the same root agrees on it.
@@ -103,34 +248,87 @@ impl LockManager {
         path: &Path,
         relative: &Path,
     ) -> Result<LockHandle, LockError> {
-        self.acquire_in_process(module, path);
+        self.acquire_with_timeout(module, path, relative, self.default_timeout)
+    }
+
+    /// Like [`acquire`](Self::acquire), with its own timeout; `None` waits without a limit.
+    pub fn acquire_with_timeout(
+        self: &Arc<Self>,
+        module: &str,
+        path: &Path,
+        relative: &Path,
+        timeout: Option<Duration>,
+    ) -> Result<LockHandle, LockError> {
+        let deadline = timeout.map(|timeout| (Instant::now() + timeout, timeout));
+        self.acquire_in_process(module, path, deadline)?;
         // From here on the handle's drop undoes the in-process entry, also on error.
         let mut handle = LockHandle {
             manager: Arc::clone(self),
             path: path.to_owned(),
             sidecar: None,
         };
-        handle.sidecar = Some(self.lock_sidecar(relative)?);
+        handle.sidecar = Some(self.lock_sidecar(path, relative, deadline)?);
         Ok(handle)
     }
 
     /// Returns the module holding `path` in this run, if any.
     pub fn holder(&self, path: &Path) -> Option<String> {
-        self.holders().get(path).cloned()
+        self.table().holders.get(path).cloned()
     }
 
-    fn acquire_in_process(&self, module: &str, path: &Path) {
-        let mut holders = self.holders();
-        while holders.contains_key(path) {
-            holders = self
-                .released
-                .wait(holders)
-                .unwrap_or_else(PoisonError::into_inner);
+    fn acquire_in_process(
+        &self,
+        module: &str,
+        path: &Path,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<(), LockError> {
+        let mut table = self.table();
+        if !table.holders.contains_key(path) {
+            table.holders.insert(path.to_owned(), module.to_owned());
+            return Ok(());
         }
-        holders.insert(path.to_owned(), module.to_owned());
+        if let Some(cycle) = table.cycle_through(module, path) {
+            return Err(LockError::Deadlock(cycle));
+        }
+
+        let waiter = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        table
+            .waiting
+            .insert(waiter, (module.to_owned(), path.to_owned()));
+        while table.holders.contains_key(path) {
+            table = match deadline {
+                None => self
+                    .released
+                    .wait(table)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some((deadline, timeout)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        table.waiting.remove(&waiter);
+                        return Err(LockError::Timeout {
+                            path: path.to_owned(),
+                            timeout,
+                            holder: table.holders.get(path).cloned(),
+                        });
+                    }
+                    self.released
+                        .wait_timeout(table, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        table.waiting.remove(&waiter);
+        table.holders.insert(path.to_owned(), module.to_owned());
+        Ok(())
     }
 
-    fn lock_sidecar(&self, relative: &Path) -> Result<File, LockError> {
+    fn lock_sidecar(
+        &self,
+        path: &Path,
+        relative: &Path,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<File, LockError> {
         fs::create_dir_all(&self.lock_dir).map_err(|source| LockError::CreateDir {
             path: self.lock_dir.clone(),
             source,
@@ -149,7 +347,32 @@ impl LockManager {
             .map_err(sidecar_error)?;
 
         let mut lock = fd_lock::RwLock::new(file);
-        let guard = lock.write().map_err(sidecar_error)?;
+        let guard = match deadline {
+            None => lock.write().map_err(sidecar_error)?,
+            Some((deadline, timeout)) => {
+                // flock has no timeout: poll with a non-blocking attempt, backing off.
+                let mut pause = Duration::from_millis(1);
+                loop {
+                    match lock.try_write() {
+                        Ok(_) => break,
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(error) => return Err(sidecar_error(error)),
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(LockError::Timeout {
+                            path: path.to_owned(),
+                            timeout,
+                            holder: None,
+                        });
+                    }
+                    thread::sleep(pause.min(deadline - now));
+                    pause = (pause * 2).min(MAX_POLL_INTERVAL);
+                }
+                // The lock is free now; take it again through a guard that can be forgotten.
+                lock.write().map_err(sidecar_error)?
+            }
+        };
         // The guard borrows the lock, so it cannot be stored beside it. Forgetting it skips
         // fd-lock's explicit unlock; the flock stays held until the file, the only descriptor of
         // its open file description, is closed in `LockHandle::drop`.
@@ -157,10 +380,10 @@ impl LockManager {
         Ok(lock.into_inner())
     }
 
-    fn holders(&self) -> MutexGuard<'_, HashMap<PathBuf, String>> {
-        // The map stays consistent even if a holder panicked: entries are inserted and removed
+    fn table(&self) -> MutexGuard<'_, LockTable> {
+        // The table stays consistent even if a holder panicked: entries are inserted and removed
         // whole.
-        self.holders.lock().unwrap_or_else(PoisonError::into_inner)
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -285,5 +508,177 @@ mod tests {
         assert!(other.try_write().is_err(), "flock was not held");
         drop(handle);
         assert!(other.try_write().is_ok(), "flock was not released");
+    }
+
+    /// Waits until `manager` records `module` as waiting for a lock.
+    fn wait_until_waiting(manager: &LockManager, module: &str) {
+        while !manager
+            .table()
+            .waiting
+            .values()
+            .any(|(waiter, _)| waiter == module)
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn lock_order_inversion_is_reported_as_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+        let a_holds_x = manager.acquire("a", &x, Path::new("x")).unwrap();
+        let b_holds_y = manager.acquire("b", &y, Path::new("y")).unwrap();
+
+        thread::scope(|scope| {
+            let a_waits = scope.spawn(|| manager.acquire("a", &y, Path::new("y")).map(drop));
+            wait_until_waiting(&manager, "a");
+
+            let error = manager.acquire("b", &x, Path::new("x")).unwrap_err();
+
+            let LockError::Deadlock(cycle) = &error else {
+                panic!("expected a deadlock, got {error}");
+            };
+            assert_eq!(cycle.len(), 2, "{error}");
+            let text = error.to_string();
+            for name in [
+                "`a`",
+                "`b`",
+                &x.display().to_string(),
+                &y.display().to_string(),
+            ] {
+                assert!(text.contains(name), "{name} missing from: {text}");
+            }
+            drop(b_holds_y);
+            a_waits
+                .join()
+                .unwrap()
+                .expect("a gets y once b gives it up");
+        });
+        drop(a_holds_x);
+    }
+
+    #[test]
+    fn three_module_cycle_is_reported_as_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let paths: Vec<PathBuf> = ["p0", "p1", "p2"]
+            .iter()
+            .map(|name| dir.path().join(name))
+            .collect();
+        let modules = ["m0", "m1", "m2"];
+        let held: Vec<LockHandle> = (0..3)
+            .map(|index| {
+                manager
+                    .acquire(modules[index], &paths[index], Path::new(modules[index]))
+                    .unwrap()
+            })
+            .collect();
+
+        thread::scope(|scope| {
+            // m0 waits for p1 (held by m1), m1 waits for p2 (held by m2).
+            let waits: Vec<_> = (0..2)
+                .map(|index| {
+                    let (manager, paths, modules) = (&manager, &paths, &modules);
+                    let waiter = scope.spawn(move || {
+                        manager
+                            .acquire(
+                                modules[index],
+                                &paths[index + 1],
+                                Path::new(modules[index + 1]),
+                            )
+                            .map(drop)
+                    });
+                    wait_until_waiting(manager, modules[index]);
+                    waiter
+                })
+                .collect();
+
+            // m2 asking for p0 closes the cycle.
+            let error = manager
+                .acquire("m2", &paths[0], Path::new("m0"))
+                .unwrap_err();
+
+            let LockError::Deadlock(cycle) = &error else {
+                panic!("expected a deadlock, got {error}");
+            };
+            let waiting: Vec<&str> = cycle.iter().map(|edge| edge.module.as_str()).collect();
+            assert_eq!(waiting, ["m2", "m0", "m1"], "{error}");
+            drop(held);
+            for waiter in waits {
+                waiter
+                    .join()
+                    .unwrap()
+                    .expect("each waiter gets its lock after the release");
+            }
+        });
+    }
+
+    #[test]
+    fn waiting_without_cycle_is_no_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let x = dir.path().join("x");
+        let a_holds_x = manager.acquire("a", &x, Path::new("x")).unwrap();
+
+        thread::scope(|scope| {
+            let b_waits = scope.spawn(|| manager.acquire("b", &x, Path::new("x")).map(drop));
+            let c_waits = scope.spawn(|| manager.acquire("c", &x, Path::new("x")).map(drop));
+            wait_until_waiting(&manager, "b");
+            wait_until_waiting(&manager, "c");
+            drop(a_holds_x);
+            b_waits.join().unwrap().unwrap();
+            c_waits.join().unwrap().unwrap();
+        });
+    }
+
+    #[test]
+    fn timeout_names_holding_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let x = dir.path().join("x");
+        let _held = manager.acquire("hosts", &x, Path::new("x")).unwrap();
+
+        let error = manager
+            .acquire_with_timeout("motd", &x, Path::new("x"), Some(Duration::from_millis(30)))
+            .unwrap_err();
+
+        assert!(
+            matches!(&error, LockError::Timeout { holder: Some(module), .. } if module == "hosts")
+        );
+        assert!(
+            error.to_string().contains("held by module `hosts`"),
+            "{error}"
+        );
+        assert!(
+            manager.table().waiting.is_empty(),
+            "the timed-out request stopped waiting"
+        );
+    }
+
+    #[test]
+    fn timeout_names_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager =
+            LockManager::with_timeout(dir.path().join("locks"), Some(Duration::from_millis(30)));
+        let x = dir.path().join("etc/hosts");
+        fs::create_dir_all(manager.lock_dir()).unwrap();
+        let sidecar = File::create(manager.lock_dir().join("etc%2Fhosts.lock")).unwrap();
+        let mut other_process = fd_lock::RwLock::new(sidecar);
+        let _held = other_process.try_write().unwrap();
+
+        let error = manager
+            .acquire("hosts", &x, Path::new("etc/hosts"))
+            .unwrap_err();
+
+        assert!(
+            error.to_string().contains("held by another process"),
+            "{error}"
+        );
+        assert_eq!(
+            manager.holder(&x),
+            None,
+            "the failed request left no in-process entry"
+        );
     }
 }
