@@ -241,6 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn file_locks_take_each_path_once_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+
+        let guards = context
+            .file_locks(["/etc/passwd", "/etc/group", "/etc/../etc/passwd"])
+            .unwrap();
+
+        let paths: Vec<_> = guards.iter().map(|guard| guard.path().to_owned()).collect();
+        assert_eq!(paths, [dir.path().join("etc/group"), dir.path().join("etc/passwd")]);
+        assert_eq!(services.held().len(), 2);
+    }
+
+    #[test]
     fn services_fail_after_finish() {
         let dir = tempfile::tempdir().unwrap();
         let services = services(dir.path());

@@ -118,6 +118,28 @@ impl Context {
         lock_with(&self.host, path.as_ref())
     }
 
+    /// Takes the locks for several paths at once, in one canonical order (sorted by resolved
+    /// path, duplicates removed), so that two modules locking the same set can never deadlock
+    /// each other. The guards are returned in that order.
+    pub fn file_locks<P: AsRef<Path>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<FileLock>, ContextError> {
+        let mut resolved = Vec::new();
+        for path in paths {
+            let path = path.as_ref();
+            resolved.push((self.resolve(path)?, path.to_owned()));
+        }
+        resolved.sort();
+        resolved.dedup_by(|later, earlier| later.0 == earlier.0);
+
+        // On an error the guards taken so far drop and release their locks.
+        resolved
+            .iter()
+            .map(|(_, path)| self.file_lock(path))
+            .collect()
+    }
+
     /// Records a message at `level`; the host prefixes it with the module's name.
     pub fn log(&self, level: LogLevel, message: impl fmt::Display) {
         self.host.log(level, RStr::from_str(&message.to_string()));
