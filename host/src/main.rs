@@ -65,7 +65,11 @@ fn init_logging(cli: &Cli) {
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.common.config.as_deref())?;
+    // Context paths are confined to the root by comparing resolved paths with it, which needs
+    // its canonical spelling.
     let root = existing_dir(&args.root, "root directory")?;
+    let root = std::fs::canonicalize(&root)
+        .with_context(|| format!("cannot resolve root directory {}", root.display()))?;
     let jobs = args
         .jobs
         .or(config.jobs)

@@ -19,7 +19,7 @@ use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
 use plugin_api::ffi::{HostServices, HostServices_TO, HostServicesBox, LogLevel};
 
 use crate::locks::{LockHandle, LockManager};
-use crate::paths::resolve_under;
+use crate::paths::resolve_in_root;
 
 /// Host services bound to one module of one run.
 #[derive(Debug, Clone)]
@@ -90,13 +90,16 @@ impl ModuleServices {
         }
     }
 
-    fn resolve_path(&self, path: &Path) -> PathBuf {
-        resolve_under(&self.inner.root, path)
+    fn resolve_path(&self, path: &Path) -> Result<PathBuf, String> {
+        resolve_in_root(&self.inner.root, path).map_err(|error| {
+            tracing::warn!("module `{}`: {error}", self.inner.module);
+            format!("{:#}", anyhow::Error::from(error))
+        })
     }
 
     fn lock_path(&self, path: &Path) -> Result<u64, String> {
         self.check_active()?;
-        let resolved = self.resolve_path(path);
+        let resolved = self.resolve_path(path)?;
         let relative = resolved
             .strip_prefix(&self.inner.root)
             .unwrap_or(&resolved)
@@ -127,7 +130,7 @@ impl HostServices for ModuleServices {
     fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
         guarded(|| {
             self.check_active()?;
-            let resolved = self.resolve_path(path_of(&path));
+            let resolved = self.resolve_path(path_of(&path))?;
             Ok(RVec::from(resolved.as_os_str().as_bytes()))
         })
     }
@@ -251,8 +254,29 @@ mod tests {
             .unwrap();
 
         let paths: Vec<_> = guards.iter().map(|guard| guard.path().to_owned()).collect();
-        assert_eq!(paths, [dir.path().join("etc/group"), dir.path().join("etc/passwd")]);
+        assert_eq!(
+            paths,
+            [dir.path().join("etc/group"), dir.path().join("etc/passwd")]
+        );
         assert_eq!(services.held().len(), 2);
+    }
+
+    #[test]
+    fn escape_attempts_are_rejected_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("etc/evil")).unwrap();
+        let services = services(&root);
+        let context = Context::new(services.to_ffi(), "hosts", "");
+
+        for path in ["/../etc/passwd", "/etc/evil"] {
+            let error = context.resolve(path).unwrap_err();
+            assert!(error.to_string().contains(path), "{error}");
+            let error = context.file_lock(path).unwrap_err();
+            assert!(error.to_string().contains(path), "{error}");
+        }
+        assert!(services.held().is_empty());
     }
 
     #[test]
