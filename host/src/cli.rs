@@ -2,8 +2,12 @@
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use configurator::config::positive_seconds;
+use configurator::execute::Schedule;
+use configurator::selection::Selection;
 
 /// Applies system configuration by running drop-in module plugins in parallel.
 #[derive(Debug, Parser)]
@@ -28,6 +32,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the batches a run would execute, without running anything.
     Plan(PlanArgs),
+    /// Print the module graph in Graphviz DOT, one rank per batch, without running anything.
+    Graph(GraphArgs),
     /// List every plugin in the plugin directory with its metadata.
     List(ListArgs),
 }
@@ -50,11 +56,38 @@ pub struct Common {
     pub skip_broken: bool,
 }
 
+/// Options that narrow the module set of `run`, `plan` and `graph`.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Select only these modules and every module they depend on, directly or not
+    /// (comma-separated, or repeat the option).
+    #[arg(long, value_name = "MODULE", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Leave out these modules and every module that depends on them, directly or not
+    /// (comma-separated, or repeat the option).
+    #[arg(long, value_name = "MODULE", value_delimiter = ',')]
+    pub skip: Vec<String>,
+}
+
+impl SelectionArgs {
+    /// Returns the selection these options request.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            only: self.only.clone(),
+            skip: self.skip.clone(),
+        }
+    }
+}
+
 /// Options of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Common,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 
     /// Directory that every path a module touches resolves under.
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -63,6 +96,56 @@ pub struct RunArgs {
     /// Worker threads [default: `jobs` from the configuration, else the available parallelism].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+
+    /// The order in which modules start.
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Batches)]
+    pub schedule: ScheduleChoice,
+
+    /// Start ready modules in a random order drawn from SEED, or from a random seed that the
+    /// run prints, to expose modules that assume an order they never declared.
+    #[arg(
+        long,
+        value_name = "SEED",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub shuffle: Option<Option<u64>>,
+
+    /// Start no new module after the first module failed or timed out; running modules
+    /// finish, and the rest are reported as not started.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Seconds a module may run before it is reported as timed out and abandoned; fractions
+    /// are allowed. A module's own `timeout` setting takes precedence.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+/// The schedules of `run --schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleChoice {
+    /// Batch after batch; a batch starts when the whole previous batch has finished.
+    Batches,
+    /// Each module as soon as the modules it waits for have finished.
+    Eager,
+}
+
+impl From<ScheduleChoice> for Schedule {
+    fn from(choice: ScheduleChoice) -> Self {
+        match choice {
+            ScheduleChoice::Batches => Schedule::Batches,
+            ScheduleChoice::Eager => Schedule::Eager,
+        }
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(positive_seconds)
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds, such as 30 or 2.5"))
 }
 
 /// Options of `plan`.
@@ -71,9 +154,22 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub common: Common,
 
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Options of `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 }
 
 /// Options of `list`.

@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -19,6 +20,9 @@ pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/configurator/modules";
 
 /// The host-level key in a module's table that leaves the module out of the run.
 const ENABLED_KEY: &str = "enabled";
+
+/// The host-level key in a module's table that sets the module's timeout, in seconds.
+const TIMEOUT_KEY: &str = "timeout";
 
 /// Errors in reading or checking the configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,19 @@ pub enum ConfigError {
         path.display()
     )]
     Enabled {
+        /// The configuration file.
+        path: PathBuf,
+        /// The module whose table is wrong.
+        module: String,
+    },
+
+    /// A module's `timeout` key is not a positive number.
+    #[error(
+        "invalid configuration file {}: `timeout` in [modules.{module}] must be a positive \
+         number of seconds, such as 30 or 2.5",
+        path.display()
+    )]
+    Timeout {
         /// The configuration file.
         path: PathBuf,
         /// The module whose table is wrong.
@@ -88,6 +105,8 @@ pub struct Config {
 pub struct ModuleConfig {
     /// `false` leaves the module out of the run.
     pub enabled: bool,
+    /// How long the module may run before it is abandoned as timed out.
+    pub timeout: Option<Duration>,
     /// The module's own settings.
     pub settings: toml::Table,
 }
@@ -132,7 +151,21 @@ impl Config {
                     });
                 }
             };
-            modules.insert(name, ModuleConfig { enabled, settings });
+            let timeout = match settings.remove(TIMEOUT_KEY) {
+                None => None,
+                Some(value) => Some(timeout_of(&value).ok_or_else(|| ConfigError::Timeout {
+                    path: path.to_owned(),
+                    module: name.clone(),
+                })?),
+            };
+            modules.insert(
+                name,
+                ModuleConfig {
+                    enabled,
+                    timeout,
+                    settings,
+                },
+            );
         }
 
         Ok(Self {
@@ -147,6 +180,14 @@ impl Config {
     /// Returns whether `module` takes part in the run.
     pub fn is_enabled(&self, module: &str) -> bool {
         self.modules.get(module).is_none_or(|table| table.enabled)
+    }
+
+    /// Returns the `timeout` of every module that sets one.
+    pub fn module_timeouts(&self) -> BTreeMap<String, Duration> {
+        self.modules
+            .iter()
+            .filter_map(|(name, table)| Some((name.clone(), table.timeout?)))
+            .collect()
     }
 
     /// Returns the settings table of `module` as TOML text; empty when it has none.
@@ -166,6 +207,30 @@ impl Config {
     }
 }
 
+/// Returns a module's `timeout` value as a duration, if it is a positive number of seconds.
+fn timeout_of(value: &toml::Value) -> Option<Duration> {
+    match value {
+        toml::Value::Integer(seconds) => u64::try_from(*seconds)
+            .ok()
+            .filter(|&seconds| seconds > 0)
+            .map(Duration::from_secs),
+        toml::Value::Float(seconds) => positive_seconds(*seconds),
+        _ => None,
+    }
+}
+
+/// Returns `seconds` as a duration if it is finite, above zero, and large enough that
+/// `Duration` does not round it to zero.
+pub fn positive_seconds(seconds: f64) -> Option<Duration> {
+    if seconds > 0.0 {
+        Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|duration| !duration.is_zero())
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +247,35 @@ mod tests {
         assert!(!hosts.settings.contains_key("enabled"));
         assert!(hosts.settings.contains_key("entries"));
         assert!(!config.is_enabled("hosts"));
+    }
+
+    #[test]
+    fn timeout_key_is_removed_from_settings() {
+        let config =
+            parse("[modules.hosts]\ntimeout = 30\n\n[modules.motd]\ntimeout = 0.5\n").unwrap();
+        assert_eq!(
+            config.modules["hosts"].timeout,
+            Some(Duration::from_secs(30))
+        );
+        assert!(!config.modules["hosts"].settings.contains_key("timeout"));
+        assert_eq!(
+            config.module_timeouts(),
+            BTreeMap::from([
+                ("hosts".to_owned(), Duration::from_secs(30)),
+                ("motd".to_owned(), Duration::from_millis(500)),
+            ])
+        );
+    }
+
+    #[test]
+    fn invalid_timeout_is_rejected() {
+        for value in ["0", "-5", "0.0", "\"soon\"", "nan", "inf", "true"] {
+            let error = parse(&format!("[modules.motd]\ntimeout = {value}\n")).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Timeout { module, .. } if module == "motd"),
+                "timeout = {value}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -1,20 +1,53 @@
-//! Execution of a plan: batch after batch, the modules of a batch in parallel on a rayon pool.
+//! Execution of a plan: the modules of a run on a pool of worker threads, in one of two
+//! schedules, with timeouts, fail-fast and interrupts.
 //!
-//! A module whose dependency failed or was skipped is skipped in turn, naming the module whose
-//! failure caused it; every other module runs. [`execute`] returns a [`RunReport`] with one
-//! [`ModuleReport`] per planned module, in plan order.
+//! [`execute`] is the entry point. [`Schedule::Batches`] runs the plan's batches one after the
+//! other; [`Schedule::Eager`] starts each module as soon as the modules it waits for
+//! (`depends_on`, and `after` targets in the run) have finished, preferring the module with the
+//! longest chain of work behind it ([`priority_order`]). In both, a `force_sequential` module
+//! runs with no other module running, and a module whose `depends_on` dependency did not
+//! succeed is skipped naming the module whose failure caused it.
+//!
+//! The scheduling itself lives in `coordinator`, which runs on the calling thread while the
+//! modules run on a rayon pool (`worker`). A module that exceeds its timeout is abandoned
+//! rather than waited for, because a thread cannot be killed: the run goes on without it and
+//! [`execute`] returns while its thread may still run. Modules therefore come as `Arc`s, which
+//! such a thread keeps alive.
+//!
+//! The eager schedule's weights come from a state file of the previous run's durations
+//! ([`load_durations`], [`save_durations`]).
 
-use std::collections::BTreeMap;
+mod coordinator;
+mod durations;
+mod graph;
+mod interrupt;
+mod priority;
+mod report;
+mod worker;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::locks::LockManager;
-use crate::module::{ModuleCode, RunFailure};
+use crate::module::ModuleCode;
 use crate::plan::Plan;
-use crate::services::ModuleServices;
 
-/// Errors that prevent a run from starting.
+use coordinator::{Coordinator, Layout};
+use graph::Graph;
+use worker::Workers;
+
+pub use durations::{
+    DURATIONS_FILE_NAME, DurationsError, default_durations_path, load_durations, save_durations,
+};
+pub use interrupt::Interrupt;
+pub use priority::{WEIGHT_UNIT, priority_order, shuffled_order, weight};
+pub use report::{ModuleReport, RunReport, SkipCause, Status, StopReason};
+
+/// The default grace period: how long an interrupted run waits for its running modules.
+pub const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
+/// Errors that prevent a run from starting; when one is returned, no module ran.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError {
     /// The worker pool could not be created.
@@ -26,6 +59,51 @@ pub enum ExecuteError {
         #[source]
         source: rayon::ThreadPoolBuildError,
     },
+
+    /// The plan names a module that is not among the modules given.
+    #[error("the plan names module `{name}`, which is not among the modules to run")]
+    MissingModule {
+        /// The module's name.
+        name: String,
+    },
+
+    /// The plan names a module twice.
+    #[error("the plan names module `{name}` more than once")]
+    DuplicateModule {
+        /// The module's name.
+        name: String,
+    },
+
+    /// The plan puts a module in the same batch as a module it waits for, or in an earlier one.
+    #[error(
+        "the plan runs module `{module}` before `{dependency}`, which it waits for, has finished"
+    )]
+    UnorderedPlan {
+        /// The waiting module.
+        module: String,
+        /// The module it waits for, through `depends_on` or `after`.
+        dependency: String,
+    },
+}
+
+/// The order in which modules may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Schedule {
+    /// Batch after batch of the plan; a batch starts when the whole previous batch finished.
+    #[default]
+    Batches,
+    /// Each module starts as soon as every module it waits for has finished.
+    Eager,
+}
+
+impl Schedule {
+    /// Returns the schedule's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Batches => "batches",
+            Self::Eager => "eager",
+        }
+    }
 }
 
 /// Settings of one run.
@@ -33,244 +111,225 @@ pub enum ExecuteError {
 pub struct RunOptions {
     /// Directory every context path resolves under.
     pub root: PathBuf,
-    /// Worker threads.
+    /// Worker threads; at least one is used.
     pub jobs: usize,
     /// Directory of the sidecar lock files.
     pub lock_dir: PathBuf,
+    /// The order in which modules may start.
+    pub schedule: Schedule,
+    /// Starts ready modules in a random order drawn from this seed instead of by name or
+    /// priority.
+    pub shuffle_seed: Option<u64>,
+    /// Starts no new module after the first module failed or timed out.
+    pub fail_fast: bool,
+    /// The timeout of every module that has none in `module_timeouts`.
+    pub timeout: Option<Duration>,
+    /// Timeouts of single modules, by module name.
+    pub module_timeouts: BTreeMap<String, Duration>,
+    /// The durations state file to read weights from and to update after the run; `None` for
+    /// neither.
+    pub durations_file: Option<PathBuf>,
+    /// The handle that interrupts this run, if anything may interrupt it.
+    pub interrupt: Option<Interrupt>,
+    /// How long an interrupted run waits for running modules before abandoning them.
+    pub interrupt_grace: Duration,
 }
 
-/// How one module ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// `configure` succeeded and changed something.
-    Changed(String),
-    /// `configure` succeeded and everything was already in place.
-    Unchanged(String),
-    /// `configure` returned an error or panicked.
-    Failed(RunFailure),
-    /// The module did not run because a module it depends on, directly or not, failed.
-    Skipped {
-        /// The dependency of this module that failed or was skipped.
-        dependency: String,
-        /// The module whose failure caused the skip.
-        failed: String,
-    },
-}
-
-impl Status {
-    /// Returns the status word of the recap.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Changed(_) => "changed",
-            Self::Unchanged(_) => "unchanged",
-            Self::Failed(_) => "failed",
-            Self::Skipped { .. } => "skipped",
+impl RunOptions {
+    /// Creates the options of a batch-scheduled run with no timeouts, no durations file and
+    /// no interrupt handle.
+    pub fn new(root: PathBuf, jobs: usize, lock_dir: PathBuf) -> Self {
+        Self {
+            root,
+            jobs,
+            lock_dir,
+            schedule: Schedule::Batches,
+            shuffle_seed: None,
+            fail_fast: false,
+            timeout: None,
+            module_timeouts: BTreeMap::new(),
+            durations_file: None,
+            interrupt: None,
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
         }
     }
 
-    /// Returns whether the module ran to success.
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Self::Changed(_) | Self::Unchanged(_))
+    /// Returns the timeout of the module named `module`: its own, else the run's.
+    pub fn timeout_for(&self, module: &str) -> Option<Duration> {
+        self.module_timeouts.get(module).copied().or(self.timeout)
     }
 }
 
-/// What happened to one module.
-#[derive(Debug, Clone)]
-pub struct ModuleReport {
-    /// The module's name.
-    pub name: String,
-    /// How it ended.
-    pub status: Status,
-    /// When `configure` started; `None` for a skipped module.
-    pub started: Option<SystemTime>,
-    /// How long `configure` ran.
-    pub duration: Duration,
-    /// The worker thread that ran it.
-    pub thread: Option<String>,
-}
-
-/// The outcome of a whole run.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// One report per planned module, in plan order.
-    pub modules: Vec<ModuleReport>,
-    /// Wall-clock time of the run.
-    pub elapsed: Duration,
-}
-
-impl RunReport {
-    /// Returns whether every module succeeded.
-    pub fn all_succeeded(&self) -> bool {
-        self.modules.iter().all(|module| module.status.succeeded())
-    }
-
-    /// Returns how many modules ended with the status labelled `label`.
-    pub fn count(&self, label: &str) -> usize {
-        self.modules
-            .iter()
-            .filter(|module| module.status.label() == label)
-            .count()
-    }
-}
-
-/// Runs `plan` over `modules`, giving each module its settings text from `settings`.
+/// Runs `plan` over `modules`, giving each module its settings text from `settings`, and
+/// returns a report with one entry per planned module, in plan order.
 ///
-/// Every module named in the plan must be in `modules`.
-pub fn execute(
+/// Every module named in the plan must be in `modules`, and every module a planned module
+/// waits for (`depends_on`, and `after` targets in the plan) must sit in an earlier batch, as
+/// [`plan::plan`](crate::plan::plan) arranges.
+/// Modules of `modules` that the plan does not name are not run. The function returns when no
+/// module is running any more, without waiting for the threads of abandoned modules.
+pub fn execute<M>(
     plan: &Plan,
-    modules: &BTreeMap<String, &dyn ModuleCode>,
+    modules: &BTreeMap<String, Arc<M>>,
     settings: &BTreeMap<String, String>,
     options: &RunOptions,
-) -> Result<RunReport, ExecuteError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs)
-        .thread_name(|index| format!("worker-{index}"))
-        .build()
-        .map_err(|source| ExecuteError::Pool {
-            jobs: options.jobs,
-            source,
-        })?;
-    let locks = LockManager::new(options.lock_dir.clone());
+) -> Result<RunReport, ExecuteError>
+where
+    M: ModuleCode + ?Sized + 'static,
+{
     let started = Instant::now();
-    let reports: Mutex<BTreeMap<String, ModuleReport>> = Mutex::new(BTreeMap::new());
-    // Module name to the failed module that makes its dependents skip.
-    let mut failed_cause: BTreeMap<String, String> = BTreeMap::new();
+    let (graph, batch_of) = planned_graph(plan, modules)?;
+    let jobs = options.jobs.max(1);
+    let workers = Workers::new(jobs).map_err(|source| ExecuteError::Pool { jobs, source })?;
 
-    for (index, batch) in plan.batches.iter().enumerate() {
-        let kind = if batch.sequential {
-            "sequential"
-        } else {
-            "parallel"
-        };
-        tracing::info!(
-            "batch {}/{} ({kind}): {}",
-            index + 1,
-            plan.batches.len(),
-            batch.modules.join(", ")
-        );
+    let history = match &options.durations_file {
+        Some(path) => load_durations(path),
+        None => BTreeMap::new(),
+    };
+    let layout = layout(plan, &graph, &batch_of, options, &history);
+    let ordered_modules = graph
+        .names
+        .iter()
+        .map(|name| Arc::clone(&modules[name]))
+        .collect();
+    let ordered_settings = graph
+        .names
+        .iter()
+        .map(|name| Arc::from(settings.get(name).map_or("", String::as_str)))
+        .collect();
 
-        pool.scope(|scope| {
-            for name in &batch.modules {
-                let module = modules[name];
-                if let Some(report) = skip_report(module, &failed_cause) {
-                    tracing::info!(
-                        "skipping module {name}: dependency {} did not succeed",
-                        report_dependency(&report)
-                    );
-                    lock_reports(&reports).insert(name.clone(), report);
-                    continue;
-                }
-                let (reports, locks) = (&reports, &locks);
-                let settings = settings.get(name).map(String::as_str).unwrap_or("");
-                scope.spawn(move |_| {
-                    let report = run_module(module, settings, options, locks);
-                    lock_reports(reports).insert(report.name.clone(), report);
-                });
-            }
-        });
+    let run_options = RunOptions {
+        jobs,
+        ..options.clone()
+    };
+    let coordinator = Coordinator::new(
+        &graph,
+        ordered_modules,
+        ordered_settings,
+        &run_options,
+        layout,
+        workers,
+    );
+    let outcome = coordinator.run();
 
-        // Record which modules of this batch make their dependents skip.
-        let reports = lock_reports(&reports);
-        for name in &batch.modules {
-            match &reports[name].status {
-                Status::Failed(_) => {
-                    failed_cause.insert(name.clone(), name.clone());
-                }
-                Status::Skipped { failed, .. } => {
-                    failed_cause.insert(name.clone(), failed.clone());
-                }
-                Status::Changed(_) | Status::Unchanged(_) => {}
-            }
-        }
-    }
-
-    let mut reports = reports.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut reports: Vec<Option<ModuleReport>> = outcome.reports.into_iter().map(Some).collect();
     let in_plan_order = plan
         .batches
         .iter()
         .flat_map(|batch| &batch.modules)
-        .filter_map(|name| reports.remove(name))
+        .filter_map(|name| reports[graph.index_of(name)?].take())
         .collect();
-    Ok(RunReport {
+    let report = RunReport {
         modules: in_plan_order,
         elapsed: started.elapsed(),
-    })
-}
-
-fn lock_reports(
-    reports: &Mutex<BTreeMap<String, ModuleReport>>,
-) -> std::sync::MutexGuard<'_, BTreeMap<String, ModuleReport>> {
-    reports.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn report_dependency(report: &ModuleReport) -> &str {
-    match &report.status {
-        Status::Skipped { dependency, .. } => dependency,
-        _ => "",
-    }
-}
-
-/// Returns the skip report for `module` when one of its dependencies did not succeed.
-fn skip_report(
-    module: &dyn ModuleCode,
-    failed_cause: &BTreeMap<String, String>,
-) -> Option<ModuleReport> {
-    let info = module.info();
-    let mut dependencies: Vec<&String> = info.depends_on.iter().collect();
-    dependencies.sort();
-    let (dependency, failed) = dependencies.into_iter().find_map(|dependency| {
-        failed_cause
-            .get(dependency)
-            .map(|failed| (dependency, failed))
-    })?;
-    Some(ModuleReport {
-        name: info.name.clone(),
-        status: Status::Skipped {
-            dependency: dependency.clone(),
-            failed: failed.clone(),
-        },
-        started: None,
-        duration: Duration::ZERO,
-        thread: None,
-    })
-}
-
-fn run_module(
-    module: &dyn ModuleCode,
-    settings: &str,
-    options: &RunOptions,
-    locks: &Arc<LockManager>,
-) -> ModuleReport {
-    let name = module.info().name.clone();
-    let services = ModuleServices::new(&name, &options.root, Arc::clone(locks));
-    let thread = std::thread::current().name().map(str::to_owned);
-
-    tracing::debug!(module = %name, "starting");
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    let result = module.configure(services.to_ffi(), settings);
-    let duration = clock.elapsed();
-    services.finish();
-
-    let status = match result {
-        Ok(outcome) if outcome.changed => Status::Changed(outcome.message),
-        Ok(outcome) => Status::Unchanged(outcome.message),
-        Err(failure) => {
-            let verb = if failure.panicked {
-                "panicked"
-            } else {
-                "failed"
-            };
-            tracing::error!("module {name} {verb}: {}", failure.message);
-            Status::Failed(failure)
-        }
+        schedule: options.schedule,
+        shuffle_seed: options.shuffle_seed,
+        interrupted: outcome.interrupted,
     };
-    tracing::debug!(module = %name, status = status.label(), ?duration, "finished");
-    ModuleReport {
-        name,
-        status,
-        started: Some(started),
-        duration,
-        thread,
+
+    if let Some(path) = &options.durations_file
+        && let Err(error) = save_durations(path, &history, &report)
+    {
+        tracing::warn!("{:#}", anyhow::Error::from(error));
+    }
+    Ok(report)
+}
+
+/// Builds the graph of the planned modules and each module's batch, checking that the plan
+/// names known modules once each and puts every module's predecessors, its `depends_on` and
+/// its `after` targets in the run, in earlier batches.
+fn planned_graph<M: ModuleCode + ?Sized>(
+    plan: &Plan,
+    modules: &BTreeMap<String, Arc<M>>,
+) -> Result<(Graph, Vec<usize>), ExecuteError> {
+    let mut planned = BTreeSet::new();
+    let mut infos = Vec::new();
+    for name in plan.batches.iter().flat_map(|batch| &batch.modules) {
+        let module = modules
+            .get(name)
+            .ok_or_else(|| ExecuteError::MissingModule { name: name.clone() })?;
+        if !planned.insert(name) {
+            return Err(ExecuteError::DuplicateModule { name: name.clone() });
+        }
+        infos.push(module.info());
+    }
+    let graph = Graph::new(infos);
+
+    let mut batch_of = vec![0; graph.len()];
+    for (batch_index, batch) in plan.batches.iter().enumerate() {
+        for name in &batch.modules {
+            if let Some(index) = graph.index_of(name) {
+                batch_of[index] = batch_index;
+            }
+        }
+    }
+    for (index, predecessors) in graph.predecessors.iter().enumerate() {
+        for &predecessor in predecessors {
+            if batch_of[predecessor] >= batch_of[index] {
+                return Err(ExecuteError::UnorderedPlan {
+                    module: graph.names[index].clone(),
+                    dependency: graph.names[predecessor].clone(),
+                });
+            }
+        }
+    }
+    Ok((graph, batch_of))
+}
+
+/// Chooses the stages and ranks of a run: the plan's batches or one eager stage, ordered by
+/// name, by priority or by the shuffle seed.
+fn layout(
+    plan: &Plan,
+    graph: &Graph,
+    batch_of: &[usize],
+    options: &RunOptions,
+    history: &BTreeMap<String, Duration>,
+) -> Layout {
+    let ranks = match (options.shuffle_seed, options.schedule) {
+        (Some(seed), _) => {
+            tracing::info!("shuffle seed: {seed}");
+            priority::shuffled_ranks(graph, seed)
+        }
+        (None, Schedule::Eager) => priority::priority_ranks(graph, history),
+        (None, Schedule::Batches) => priority::name_ranks(graph),
+    };
+
+    match options.schedule {
+        Schedule::Batches => {
+            let stage_descriptions = plan
+                .batches
+                .iter()
+                .enumerate()
+                .map(|(index, batch)| {
+                    let kind = if batch.sequential {
+                        "sequential"
+                    } else {
+                        "parallel"
+                    };
+                    format!(
+                        "batch {}/{} ({kind}): {}",
+                        index + 1,
+                        plan.batches.len(),
+                        batch.modules.join(", ")
+                    )
+                })
+                .collect();
+            Layout {
+                stages: batch_of.to_vec(),
+                stage_descriptions,
+                ranks,
+            }
+        }
+        Schedule::Eager => {
+            let description = format!(
+                "eager schedule: {} module(s), each starting once the modules it waits for have finished",
+                graph.len()
+            );
+            Layout {
+                stages: vec![0; graph.len()],
+                stage_descriptions: vec![description],
+                ranks,
+            }
+        }
     }
 }

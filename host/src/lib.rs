@@ -1,15 +1,19 @@
 //! The Configurator host: loads configuration-module plugins, plans dependency batches and runs
 //! them in parallel with host-mediated file locks.
 //!
-//! A run flows through these modules in order: [`config`] reads the configuration file,
-//! [`loader`] and [`modules`] discover and load the plugin files, [`plan`] resolves
-//! dependencies into batches, [`execute`] runs the batches with [`services`] and [`locks`]
-//! behind each module's context, and [`output`] renders the plan and the recap. Start with
+//! A run flows through these modules in order. [`config`] reads the configuration file.
+//! [`loader`] and [`modules`] discover and load the plugin files, and [`selection`] applies
+//! `--only` and `--skip`. [`plan`] resolves dependencies into batches, with [`requirement`]
+//! checking their versions. [`execute`] runs the batches with [`services`] and [`locks`]
+//! behind each module's context, and [`output`] renders the plan and the recap. [`explain`]
+//! and [`dot`] describe a plan for `configurator plan` and `configurator graph`. Start with
 //! [`execute::execute`] for the run itself, or [`module::ModuleCode`] for the host's view of a
 //! module.
 
 pub mod config;
+pub mod dot;
 pub mod execute;
+pub mod explain;
 pub mod loader;
 pub mod locks;
 pub mod module;
@@ -17,4 +21,6 @@ pub mod modules;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod requirement;
+pub mod selection;
 pub mod services;

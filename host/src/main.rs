@@ -1,33 +1,40 @@
 //! The `configurator` binary: parses the command line, runs one command and maps its result to
 //! an exit status.
 //!
-//! Exit statuses: 0 when every module succeeded, 1 when a module failed or was skipped, 2 when
-//! the invocation, the configuration or the module set is invalid (nothing ran).
+//! Exit statuses: 0 when every module succeeded; 1 when a module failed, timed out, was skipped
+//! or was not started; 2 when the invocation, the configuration or the module set is invalid
+//! (nothing ran); 130 when SIGINT, SIGTERM or SIGHUP interrupted a run, which still prints its
+//! recap.
 
 mod cli;
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use configurator::config::Config;
-use configurator::execute::{self, RunOptions};
+use configurator::dot;
+use configurator::execute::{self, Interrupt, RunOptions};
+use configurator::explain;
 use configurator::modules::{Discovered, ModuleSet};
 use configurator::output::{self, PlanDocument};
 use configurator::plan::{self, Plan};
 use serde::Serialize;
 use tracing::level_filters::LevelFilter;
 
-use crate::cli::{Cli, Command, Common, Format, ListArgs, PlanArgs, RunArgs};
+use crate::cli::{Cli, Command, Common, Format, GraphArgs, ListArgs, PlanArgs, RunArgs};
 
 /// Every module succeeded.
 const EXIT_SUCCESS: u8 = 0;
-/// A module failed or was skipped.
+/// A module failed, timed out, was skipped or was not started.
 const EXIT_MODULE_FAILED: u8 = 1;
 /// Invalid invocation, configuration or module set; nothing ran.
 const EXIT_INVALID: u8 = 2;
+/// A signal interrupted the run: 128 plus SIGINT's number, as shells report Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => run(args),
         Command::Plan(args) => show_plan(args),
+        Command::Graph(args) => show_graph(args),
         Command::List(args) => list(args),
     };
     match result {
@@ -64,6 +72,8 @@ fn init_logging(cli: &Cli) {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    // Installed first, so that a signal during loading stops the run before any module starts.
+    let interrupt = interrupt_on_signals();
     let config = Config::load(args.common.config.as_deref())?;
     // Context paths are confined to the root by comparing resolved paths with it, which needs
     // its canonical spelling.
@@ -80,55 +90,93 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| root.join("run/configurator/locks"));
 
-    let set = load_module_set(&args.common, &config)?;
+    let mut set = load_module_set(&args.common, &config)?;
+    set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
     let settings = set
         .enabled
         .keys()
         .map(|name| (name.clone(), config.settings_text(name)))
         .collect();
-    let options = RunOptions {
-        root,
-        jobs,
-        lock_dir,
-    };
+    let mut options = RunOptions::new(root, jobs, lock_dir);
+    options.schedule = args.schedule.into();
+    options.shuffle_seed = args
+        .shuffle
+        .map(|seed| seed.unwrap_or_else(|| fastrand::u64(..)));
+    options.fail_fast = args.fail_fast;
+    options.timeout = args.timeout;
+    options.module_timeouts = config.module_timeouts();
+    options.durations_file = execute::default_durations_path(&options.lock_dir);
+    options.interrupt = Some(interrupt);
     tracing::info!(
-        "running {} module(s) in {} batch(es) on {} thread(s) under {}",
+        "running {} module(s) in {} batch(es), {} schedule, on {} thread(s) under {}",
         set.enabled.len(),
         plan.batches.len(),
+        options.schedule.name(),
         options.jobs,
         options.root.display()
     );
 
-    let report = execute::execute(&plan, &set.codes(), &settings, &options)?;
+    // A module that times out keeps its thread and with it the plugin, so the executor takes
+    // shared ownership of the plugins.
+    let modules = std::mem::take(&mut set.enabled)
+        .into_iter()
+        .map(|(name, plugin)| (name, Arc::new(plugin)))
+        .collect();
+    let report = execute::execute(&plan, &modules, &settings, &options)?;
     let mut text = output::recap(&report);
     text.push_str(&output::rejected_list(&set.rejected));
     print(&text)?;
-    Ok(if report.all_succeeded() {
+    Ok(if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.all_succeeded() {
         EXIT_SUCCESS
     } else {
         EXIT_MODULE_FAILED
     })
 }
 
+/// Returns an interrupt that SIGINT, SIGTERM and SIGHUP trigger from now on.
+///
+/// Without a handler, a signal ends the process at once, with no recap.
+fn interrupt_on_signals() -> Interrupt {
+    let interrupt = Interrupt::new();
+    let handler = interrupt.clone();
+    if let Err(error) = ctrlc::set_handler(move || handler.trigger()) {
+        tracing::warn!("cannot handle interrupt signals, so Ctrl-C ends the run at once: {error}");
+    }
+    interrupt
+}
+
 fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.common.config.as_deref())?;
-    let set = load_module_set(&args.common, &config)?;
+    let mut set = load_module_set(&args.common, &config)?;
+    let selected = set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
+    let infos = set.infos();
+    let explanation = explain::explain(&plan, &infos);
     match args.format {
         Format::Text => {
             let mut text = output::plan_text(&plan);
+            text.push_str(&output::placement_text(&explanation));
+            text.push_str(&output::selection_text(&selected));
             text.push_str(&output::rejected_list(&set.rejected));
             print(&text)?;
         }
         Format::Json => {
-            let document = PlanDocument {
-                batches: &plan.batches,
-                modules: set.enabled.values().map(|plugin| &plugin.info).collect(),
-            };
+            let document = PlanDocument::new(&plan, &infos, &explanation, &selected);
             print_json(&document)?;
         }
     }
+    Ok(EXIT_SUCCESS)
+}
+
+fn show_graph(args: &GraphArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.common.config.as_deref())?;
+    let mut set = load_module_set(&args.common, &config)?;
+    set.select(&args.selection.selection())?;
+    let plan = plan_for(&set)?;
+    print(&dot::render(&plan, &set.infos()))?;
     Ok(EXIT_SUCCESS)
 }
 
@@ -223,12 +271,7 @@ fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet
 }
 
 fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {
-    let infos: Vec<_> = set
-        .enabled
-        .values()
-        .map(|plugin| plugin.info.clone())
-        .collect();
-    Ok(plan::plan(&infos, &set.disabled_names())?)
+    Ok(plan::plan(&set.infos(), &set.disabled_names())?)
 }
 
 /// Returns `path` if it is an existing directory, else an error naming it and its role.

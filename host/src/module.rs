@@ -13,8 +13,10 @@ use plugin_api::ffi::{FfiOutcome, HostServicesBox};
 use plugin_api::{ConfigurationModule, Context};
 use serde::Serialize;
 
+use crate::requirement::{VersionRequirement, split_depends_on};
+
 /// A module's metadata, as planning uses it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ModuleInfo {
     /// Unique module name.
     pub name: String,
@@ -22,8 +24,14 @@ pub struct ModuleInfo {
     pub version: String,
     /// One-line description.
     pub description: String,
-    /// Modules that must finish first.
+    /// Names of the modules that must finish first, without the version requirements that
+    /// their `depends_on` entries may carry.
     pub depends_on: Vec<String>,
+    /// The version requirements of the `depends_on` entries that carry one.
+    pub requirements: Vec<VersionRequirement>,
+    /// Modules that must finish first when they are in the run. This is ordering only, so a
+    /// missing, disabled or failed one is no reason to reject or skip this module.
+    pub after: Vec<String>,
     /// Whether the module runs with no other module running.
     pub force_sequential: bool,
     /// The plugin file, for loaded plugins.
@@ -81,15 +89,14 @@ pub struct InProcess<M> {
 impl<M: ConfigurationModule> InProcess<M> {
     /// Wraps `module`, whose version defaults to `0.0.0` when it sets none.
     pub fn new(module: M) -> Self {
+        let (depends_on, requirements) = split_depends_on(module.depends_on().iter().copied());
         let info = ModuleInfo {
             name: module.name().to_owned(),
             version: module.version().unwrap_or("0.0.0").to_owned(),
             description: module.description().to_owned(),
-            depends_on: module
-                .depends_on()
-                .iter()
-                .map(|name| name.to_string())
-                .collect(),
+            depends_on,
+            requirements,
+            after: module.after().iter().map(|name| name.to_string()).collect(),
             force_sequential: module.force_sequential(),
             path: None,
         };

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::loader::{self, DiscoverError, LoadedPlugin, Rejection};
-use crate::module::ModuleCode;
+use crate::module::{ModuleCode, ModuleInfo};
+use crate::selection::{self, LeftOutReason, Selected, Selection, SelectionError};
 
 /// Errors that make the plugin directory unusable.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +142,34 @@ impl ModuleSet {
     /// Returns the names of the disabled modules.
     pub fn disabled_names(&self) -> BTreeSet<String> {
         self.disabled.keys().cloned().collect()
+    }
+
+    /// Returns the metadata of the enabled modules, sorted by name.
+    pub fn infos(&self) -> Vec<ModuleInfo> {
+        self.enabled
+            .values()
+            .map(|plugin| plugin.info.clone())
+            .collect()
+    }
+
+    /// Narrows the enabled modules to what `--only` and `--skip` request, dropping the others
+    /// from [`enabled`](Self::enabled), and returns what was added and left out.
+    pub fn select(&mut self, selection: &Selection) -> Result<Selected, SelectionError> {
+        let selected = selection::select(&self.infos(), &self.disabled_names(), selection)?;
+        self.enabled
+            .retain(|name, _| selected.modules.contains(name));
+
+        for name in &selected.added_as_dependencies {
+            tracing::info!("running module {name} because a module named in --only depends on it");
+        }
+        for left_out in &selected.left_out {
+            if left_out.reason == LeftOutReason::NotSelected {
+                tracing::debug!("leaving out module {}: {}", left_out.name, left_out.reason);
+            } else {
+                tracing::info!("leaving out module {}: {}", left_out.name, left_out.reason);
+            }
+        }
+        Ok(selected)
     }
 
     /// Returns the enabled modules as the executor takes them.

@@ -3,21 +3,14 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::execute::{RunReport, Status};
+use crate::execute::{RunReport, Status, StopReason};
 use crate::loader::Rejection;
 use crate::module::ModuleInfo;
 use crate::plan::Plan;
 
-/// The JSON document of `plan --format json`.
-#[derive(Debug, Serialize)]
-pub struct PlanDocument<'a> {
-    /// Batches in execution order.
-    pub batches: &'a [crate::plan::Batch],
-    /// Every planned module, sorted by name.
-    pub modules: Vec<&'a ModuleInfo>,
-}
+mod planning;
+
+pub use planning::{PlanDocument, placement_text, selection_text};
 
 /// Renders the plan as text, one line per batch.
 pub fn plan_text(plan: &Plan) -> String {
@@ -84,7 +77,8 @@ pub fn rejected_list(rejected: &[Rejection]) -> String {
     text
 }
 
-/// Renders the recap of a run: one row per module, then the totals.
+/// Renders the recap of a run: one row per module, the totals, then notes on the shuffle seed,
+/// abandoned threads and an interrupt.
 pub fn recap(report: &RunReport) -> String {
     let rows: Vec<[String; 4]> = report
         .modules
@@ -93,9 +87,10 @@ pub fn recap(report: &RunReport) -> String {
             [
                 module.name.clone(),
                 module.status.label().to_owned(),
-                match module.status {
-                    Status::Skipped { .. } => "-".to_owned(),
-                    _ => format_duration(module.duration),
+                if module.status.started() {
+                    format_duration(module.duration)
+                } else {
+                    "-".to_owned()
                 },
                 status_detail(&module.status),
             ]
@@ -105,13 +100,40 @@ pub fn recap(report: &RunReport) -> String {
     let mut text = format!("\nRECAP\n{}", table(&header, &rows));
     let _ = writeln!(
         text,
-        "\nchanged={} unchanged={} failed={} skipped={}  total {}",
+        "\nchanged={} unchanged={} failed={} skipped={} timed_out={} not_started={} \
+         interrupted={}  total {}",
         report.count("changed"),
         report.count("unchanged"),
         report.count("failed"),
         report.count("skipped"),
+        report.count("timed out"),
+        report.count("not started"),
+        report.count("interrupted"),
         format_duration(report.elapsed)
     );
+
+    if let Some(seed) = report.shuffle_seed {
+        let _ = writeln!(
+            text,
+            "shuffle seed: {seed} (repeat this start order with --shuffle={seed})"
+        );
+    }
+    let abandoned: Vec<&str> = report
+        .modules
+        .iter()
+        .filter(|module| module.status.abandoned())
+        .map(|module| module.name.as_str())
+        .collect();
+    if !abandoned.is_empty() {
+        let _ = writeln!(
+            text,
+            "abandoned the threads of {}; they may still be running when the host exits",
+            abandoned.join(", ")
+        );
+    }
+    if report.interrupted {
+        text.push_str("the run was interrupted: no module started after the signal\n");
+    }
     text
 }
 
@@ -120,11 +142,33 @@ fn status_detail(status: &Status) -> String {
         Status::Changed(message) | Status::Unchanged(message) => message.clone(),
         Status::Failed(failure) if failure.panicked => format!("panicked: {}", failure.message),
         Status::Failed(failure) => failure.message.clone(),
-        Status::Skipped { dependency, failed } if dependency == failed => {
-            format!("dependency {failed} failed")
+        Status::TimedOut { limit } => format!(
+            "exceeded its timeout of {}; thread abandoned",
+            format_duration(*limit)
+        ),
+        Status::Interrupted => {
+            "still running when the interrupt's grace period ended; thread abandoned".to_owned()
         }
-        Status::Skipped { dependency, failed } => {
-            format!("dependency {dependency} was skipped because {failed} failed")
+        Status::Skipped {
+            dependency,
+            failed,
+            cause,
+        } if dependency == failed => format!("dependency {failed} {}", cause.label()),
+        Status::Skipped {
+            dependency,
+            failed,
+            cause,
+        } => format!(
+            "dependency {dependency} was skipped because {failed} {}",
+            cause.label()
+        ),
+        // These details avoid the words `failed` and `skipped`, which would read as a status.
+        Status::NotStarted(StopReason::FailFast { failed }) => {
+            format!("--fail-fast stopped the run after {failed}")
+        }
+        Status::NotStarted(StopReason::Interrupted) => "the run was interrupted first".to_owned(),
+        Status::NotStarted(StopReason::NoWorkers { error }) => {
+            format!("no worker thread could start: {error}")
         }
     };
     // Keep the table one line per module; multi-line errors are in the log above.
@@ -167,7 +211,7 @@ fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::ModuleReport;
+    use crate::execute::{ModuleReport, Schedule, SkipCause};
     use crate::module::RunFailure;
     use crate::plan::Batch;
 
@@ -199,11 +243,15 @@ mod tests {
                     Status::Skipped {
                         dependency: "hosts".into(),
                         failed: "hosts".into(),
+                        cause: SkipCause::Failed,
                     },
                     0,
                 ),
             ],
             elapsed: Duration::from_millis(1500),
+            schedule: Schedule::Batches,
+            shuffle_seed: None,
+            interrupted: false,
         };
         let expected = "
 RECAP
@@ -212,7 +260,59 @@ RECAP
   hosts   failed   3ms   panicked: boom
   motd    skipped  -     dependency hosts failed
 
-changed=1 unchanged=0 failed=1 skipped=1  total 1.50s
+changed=1 unchanged=0 failed=1 skipped=1 timed_out=0 not_started=0 interrupted=0  total 1.50s
+";
+        assert_eq!(recap(&run), expected);
+    }
+
+    #[test]
+    fn recap_explains_stopped_and_abandoned_modules() {
+        let run = RunReport {
+            modules: vec![
+                report(
+                    "hosts",
+                    Status::TimedOut {
+                        limit: Duration::from_secs(2),
+                    },
+                    2001,
+                ),
+                report(
+                    "motd",
+                    Status::Skipped {
+                        dependency: "system".into(),
+                        failed: "hosts".into(),
+                        cause: SkipCause::TimedOut,
+                    },
+                    0,
+                ),
+                report("sshd", Status::Interrupted, 5000),
+                report(
+                    "users",
+                    Status::NotStarted(StopReason::FailFast {
+                        failed: "hosts".into(),
+                    }),
+                    0,
+                ),
+                report("groups", Status::NotStarted(StopReason::Interrupted), 0),
+            ],
+            elapsed: Duration::from_millis(7250),
+            schedule: Schedule::Eager,
+            shuffle_seed: Some(1234),
+            interrupted: true,
+        };
+        let expected = "
+RECAP
+  MODULE  STATUS       TIME   DETAIL
+  hosts   timed out    2.00s  exceeded its timeout of 2.00s; thread abandoned
+  motd    skipped      -      dependency system was skipped because hosts timed out
+  sshd    interrupted  5.00s  still running when the interrupt's grace period ended; thread abandoned
+  users   not started  -      --fail-fast stopped the run after hosts
+  groups  not started  -      the run was interrupted first
+
+changed=0 unchanged=0 failed=0 skipped=1 timed_out=1 not_started=2 interrupted=1  total 7.25s
+shuffle seed: 1234 (repeat this start order with --shuffle=1234)
+abandoned the threads of hosts, sshd; they may still be running when the host exits
+the run was interrupted: no module started after the signal
 ";
         assert_eq!(recap(&run), expected);
     }

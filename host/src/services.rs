@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -34,9 +34,17 @@ struct ServiceState {
     locks: Arc<LockManager>,
     held: Mutex<HashMap<u64, LockHandle>>,
     next_token: AtomicU64,
-    /// Cleared when `configure` returns; later calls from a thread the module left behind fail.
-    active: AtomicBool,
+    /// [`ACTIVE`] until `configure` returns or the host abandons the module; later calls from a
+    /// thread the module left behind fail.
+    phase: AtomicU8,
 }
+
+/// The module's `configure` is running.
+const ACTIVE: u8 = 0;
+/// The module's `configure` returned.
+const RETURNED: u8 = 1;
+/// The host gave up on the module, which timed out or was interrupted, and left its thread.
+const ABANDONED: u8 = 2;
 
 impl ModuleServices {
     /// Creates the services for `module` in a run on `root`.
@@ -48,7 +56,7 @@ impl ModuleServices {
                 locks,
                 held: Mutex::new(HashMap::new()),
                 next_token: AtomicU64::new(1),
-                active: AtomicBool::new(true),
+                phase: AtomicU8::new(ACTIVE),
             }),
         }
     }
@@ -61,11 +69,30 @@ impl ModuleServices {
     /// Ends the module's access after its `configure` returned, releasing every lock it still
     /// holds (a leaked guard, or one dropped by a panic that was caught) with a warning.
     pub fn finish(&self) {
-        self.inner.active.store(false, Ordering::SeqCst);
+        self.end(RETURNED);
+    }
+
+    /// Ends the access of a module the host gave up on while its `configure` still runs,
+    /// releasing every lock it holds with a warning. Its later calls fail, and a lock it was
+    /// waiting for is released as soon as it is granted.
+    pub fn abandon(&self) {
+        self.end(ABANDONED);
+    }
+
+    fn end(&self, phase: u8) {
+        // The first ending wins: the worker's `finish` after an abandon changes nothing.
+        let _ =
+            self.inner
+                .phase
+                .compare_exchange(ACTIVE, phase, Ordering::SeqCst, Ordering::SeqCst);
+        let when = match self.inner.phase.load(Ordering::SeqCst) {
+            ABANDONED => "when the host abandoned it",
+            _ => "when configure returned",
+        };
         let leaked: Vec<LockHandle> = self.held().drain().map(|(_, handle)| handle).collect();
         for handle in leaked {
             tracing::warn!(
-                "module `{}` still held the lock on {} when configure returned; released it",
+                "module `{}` still held the lock on {} {when}; released it",
                 self.inner.module,
                 handle.path().display(),
             );
@@ -80,14 +107,15 @@ impl ModuleServices {
     }
 
     fn check_active(&self) -> Result<(), String> {
-        if self.inner.active.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(format!(
-                "module `{}` used host services after its configure returned",
-                self.inner.module
-            ))
-        }
+        let when = match self.inner.phase.load(Ordering::SeqCst) {
+            ACTIVE => return Ok(()),
+            ABANDONED => "the host abandoned it after a timeout or an interrupt",
+            _ => "its configure returned",
+        };
+        Err(format!(
+            "module `{}` used host services after {when}",
+            self.inner.module
+        ))
     }
 
     fn resolve_path(&self, path: &Path) -> Result<PathBuf, String> {
@@ -119,8 +147,19 @@ impl ModuleServices {
             .locks
             .acquire(&self.inner.module, &resolved, &relative)
             .map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
+
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
-        self.held().insert(token, handle);
+        // Checked under the `held` mutex, which `end` takes after changing the phase, so a lock
+        // granted after the module's access ended is released here instead of being stranded.
+        let mut held = self.held();
+        if let Err(message) = self.check_active() {
+            drop(held);
+            drop(handle);
+            return Err(message);
+        }
+        held.insert(token, handle);
+        drop(held);
+
         tracing::debug!(module = %self.inner.module, path = %resolved.display(), "lock acquired");
         Ok(token)
     }
@@ -277,6 +316,52 @@ mod tests {
             assert!(error.to_string().contains(path), "{error}");
         }
         assert!(services.held().is_empty());
+    }
+
+    #[test]
+    fn services_fail_after_abandon() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = services(dir.path());
+        let context = Context::new(services.to_ffi(), "hosts", "");
+        let guard = context.file_lock("/etc/hosts").unwrap();
+
+        services.abandon();
+
+        assert_eq!(
+            services.inner.locks.holder(&dir.path().join("etc/hosts")),
+            None,
+            "abandoning releases the locks the module holds"
+        );
+        let error = context.file_lock("/etc/motd").unwrap_err();
+        assert!(error.to_string().contains("abandoned"), "{error}");
+        drop(guard);
+    }
+
+    #[test]
+    fn lock_granted_after_abandon_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LockManager::new(dir.path().join("locks"));
+        let holder = ModuleServices::new("holder", dir.path(), Arc::clone(&locks));
+        let waiter = ModuleServices::new("waiter", dir.path(), Arc::clone(&locks));
+        let holder_context = Context::new(holder.to_ffi(), "holder", "");
+        let guard = holder_context.file_lock("/etc/hosts").unwrap();
+
+        let waiting = std::thread::spawn({
+            let waiter = waiter.clone();
+            move || {
+                let context = Context::new(waiter.to_ffi(), "waiter", "");
+                context.file_lock("/etc/hosts").map(drop)
+            }
+        });
+        // The waiter is abandoned whether or not it has started waiting; either way its call
+        // must fail and leave the lock free.
+        waiter.abandon();
+        drop(guard);
+        let result = waiting.join().unwrap();
+
+        assert!(result.is_err(), "an abandoned module was granted a lock");
+        assert_eq!(locks.holder(&dir.path().join("etc/hosts")), None);
+        assert!(waiter.held().is_empty());
     }
 
     #[test]

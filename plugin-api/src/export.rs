@@ -59,6 +59,7 @@ fn module_lib<M: ModuleInstance>() -> ModuleLibRef {
     ModuleLib {
         metadata: metadata_entry::<M>,
         configure: configure_entry::<M>,
+        after: after_entry::<M>,
     }
     .leak_into_prefix()
 }
@@ -66,6 +67,13 @@ fn module_lib<M: ModuleInstance>() -> ModuleLibRef {
 extern "C" fn metadata_entry<M: ModuleInstance>() -> RResult<ModuleMetadata, RString> {
     match catch_panic(|| metadata_of(M::instance(), M::CRATE_VERSION)) {
         Ok(metadata) => RResult::ROk(metadata),
+        Err(message) => RResult::RErr(message.into()),
+    }
+}
+
+extern "C" fn after_entry<M: ModuleInstance>() -> RResult<RVec<RString>, RString> {
+    match catch_panic(|| names_of(M::instance().after())) {
+        Ok(names) => RResult::ROk(names),
         Err(message) => RResult::RErr(message.into()),
     }
 }
@@ -105,13 +113,13 @@ pub(crate) fn metadata_of<M: ConfigurationModule>(
         name: module.name().into(),
         version: module.version().unwrap_or(crate_version).into(),
         description: module.description().into(),
-        depends_on: module
-            .depends_on()
-            .iter()
-            .map(|name| RString::from(*name))
-            .collect::<RVec<_>>(),
+        depends_on: names_of(module.depends_on()),
         force_sequential: module.force_sequential(),
     }
+}
+
+fn names_of(names: &[&str]) -> RVec<RString> {
+    names.iter().map(|name| RString::from(*name)).collect()
 }
 
 thread_local! {
@@ -219,6 +227,94 @@ macro_rules! export_module {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::{Outcome, Result};
+
+    /// A module that orders itself after two others.
+    struct Follower;
+
+    impl ConfigurationModule for Follower {
+        fn name(&self) -> &str {
+            "follower"
+        }
+
+        fn description(&self) -> &str {
+            "Runs after alpha and beta"
+        }
+
+        fn after(&self) -> &[&str] {
+            &["alpha", "beta"]
+        }
+
+        fn configure(&self, _ctx: &Context) -> Result<Outcome> {
+            Ok(Outcome::unchanged("nothing to do"))
+        }
+    }
+
+    impl ModuleInstance for Follower {
+        const CRATE_VERSION: &'static str = "1.0.0";
+
+        fn instance() -> &'static Self {
+            &Follower
+        }
+    }
+
+    /// A module whose `after` panics.
+    struct PanickyAfter;
+
+    impl ConfigurationModule for PanickyAfter {
+        fn name(&self) -> &str {
+            "panicky-after"
+        }
+
+        fn description(&self) -> &str {
+            "Panics while listing its ordering"
+        }
+
+        fn after(&self) -> &[&str] {
+            panic!("no ordering today")
+        }
+
+        fn configure(&self, _ctx: &Context) -> Result<Outcome> {
+            Ok(Outcome::unchanged("nothing to do"))
+        }
+    }
+
+    impl ModuleInstance for PanickyAfter {
+        const CRATE_VERSION: &'static str = "1.0.0";
+
+        fn instance() -> &'static Self {
+            &PanickyAfter
+        }
+    }
+
+    #[test]
+    fn after_entry_returns_declared_names() {
+        let names = after_entry::<Follower>();
+
+        assert_eq!(
+            names,
+            RResult::ROk(RVec::from(vec![
+                RString::from("alpha"),
+                RString::from("beta")
+            ]))
+        );
+    }
+
+    #[test]
+    fn after_entry_reports_panic_as_error() {
+        let result = after_entry::<PanickyAfter>();
+        // The glue replaced the process's panic hook with one that prints nothing. Restoring the
+        // default lets a failing test in this binary still print its message.
+        drop(std::panic::take_hook());
+
+        match result {
+            RResult::RErr(message) => {
+                assert!(message.contains("no ordering today"), "{message}");
+            }
+            RResult::ROk(names) => panic!("expected the panic message, got {names:?}"),
+        }
+    }
 
     #[test]
     fn root_module_symbol_matches_abi_stable() {

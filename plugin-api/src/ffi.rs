@@ -13,7 +13,7 @@
 //! `Option`s and falls back to a documented default when the plugin lacks them. Changing,
 //! reordering or removing an existing field, or changing any `#[repr(C)]` struct passed by value
 //! ([`ModuleMetadata`], [`FfiOutcome`], [`FfiFailure`]), is a breaking change and needs a new
-//! minor version while `plugin-api` is below 1.0.
+//! major version. [`ModuleLib`] states the steps for adding a field.
 
 // abi_stable's `StableAbi` derive and `#[sabi_trait]` expand to unsafe code and to impl blocks
 // inside generated constants; this file writes neither by hand.
@@ -28,6 +28,26 @@ use abi_stable::{
 };
 
 /// The functions a plugin exports: the root module of every Configurator plugin.
+///
+/// # Adding a field
+///
+/// The fields up to `configure`, which carries `#[sabi(last_prefix_field)]`, are the 1.0.0
+/// interface that every 1.x plugin has. A later field is missing from plugins built against
+/// an older 1.x release, so the host reads it through [`ModuleLibRef`]'s accessor as an
+/// `Option` (this is what `#[sabi(missing_field(option))]` does) and uses the default that
+/// the field's documentation states. abi_stable's own layout check rejects a plugin with fewer
+/// fields than the host, so the host's loader checks such a plugin a second time with the
+/// roles swapped. That check passes when the plugin's fields are the first fields of the
+/// host's.
+/// To add a field:
+///
+/// 1. Append it after the last field. Never move the `#[sabi(last_prefix_field)]` marker,
+///    reorder fields or change an existing field's type.
+/// 2. Document the release that added it and what the host assumes when it is missing.
+/// 3. Raise `plugin-api`'s minor version, fill the field in the generated glue
+///    (`export::module_lib`), and handle `None` in the host's loader.
+/// 4. Keep the end-to-end test that loads a plugin built against the frozen 1.0.0 copy
+///    passing.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = ModuleLibRef)))]
@@ -40,6 +60,12 @@ pub struct ModuleLib {
     /// latter serialized as TOML text.
     #[sabi(last_prefix_field)]
     pub configure: extern "C" fn(HostServicesBox, RStr<'_>) -> RResult<FfiOutcome, FfiFailure>,
+
+    /// Returns the names from [`ConfigurationModule::after`], or the panic message when the
+    /// module's `after` panicked. Added in 1.1.0; a plugin without it has an empty list.
+    ///
+    /// [`ConfigurationModule::after`]: crate::ConfigurationModule::after
+    pub after: extern "C" fn() -> RResult<RVec<RString>, RString>,
 }
 
 impl RootModule for ModuleLibRef {

@@ -14,7 +14,10 @@
 //!   file another module may touch. The host lock excludes other modules of the run and other
 //!   Configurator processes on the same root.
 //! - Name in [`depends_on`](ConfigurationModule::depends_on) every module whose output you read;
-//!   the order of names or files means nothing.
+//!   the order of names or files means nothing. An entry may add a version requirement, such
+//!   as `"hosts >=1.2, <2"`.
+//! - Name in [`after`](ConfigurationModule::after) the modules that should finish first when
+//!   they are in the run but that this module can do without.
 //! - Set [`force_sequential`](ConfigurationModule::force_sequential) when the module drives a
 //!   global resource that no lock covers; it then runs with no other module running.
 //!
@@ -119,8 +122,25 @@ pub trait ConfigurationModule: Send + Sync + 'static {
     /// One-line description shown by `configurator list`.
     fn description(&self) -> &str;
 
-    /// Names of the modules that must finish before this one starts. Empty by default.
+    /// The modules that must finish before this one starts. Empty by default.
+    ///
+    /// Each entry is a module name, optionally followed by whitespace and a semver version
+    /// requirement in Cargo's syntax: `"hosts"`, `"hosts >=1.2, <2"` or `"hosts 1.2"` (which
+    /// means `^1.2`). The host rejects the module set before anything runs when a listed module
+    /// is missing or disabled, or when its version does not meet the requirement. A host built
+    /// against plugin-api 1.0 does not know requirements and reports such an entry as a
+    /// missing module.
     fn depends_on(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Names of the modules that must finish before this one starts when they are in the run.
+    /// Empty by default.
+    ///
+    /// Unlike [`depends_on`](Self::depends_on), this is ordering only: a module listed here
+    /// that is not installed, is disabled or is left out of the run is ignored, and when it
+    /// fails this module still runs. Hosts built against plugin-api 1.0 ignore this list.
+    fn after(&self) -> &[&str] {
         &[]
     }
 

@@ -163,6 +163,13 @@ impl Sandbox {
             .unwrap_or_else(|err| panic!("plan printed invalid JSON: {err}\n{output}"))
     }
 
+    /// Runs `configurator graph` on this sandbox with `extra` arguments appended.
+    pub fn graph(&self, extra: &[&str]) -> Output {
+        let mut arguments = self.common_arguments("graph");
+        arguments.extend(extra.iter().map(OsString::from));
+        self.spawn(&arguments).wait()
+    }
+
     /// Runs `configurator list` on this sandbox with `extra` arguments appended.
     pub fn list(&self, extra: &[&str]) -> Output {
         let mut arguments = self.common_arguments("list");
@@ -278,6 +285,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Returns the process id, for sending the process a signal.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Returns whether the process has exited, without waiting.
     pub fn has_exited(&mut self) -> bool {
         match self.child.try_wait() {

@@ -29,8 +29,9 @@ fn seeded_sandbox() -> Sandbox {
     sandbox
 }
 
-/// Reads every regular file under `dir`, keyed by its path below `dir`, skipping the lock
-/// directory, whose sidecar files exist only for locking.
+/// Reads every regular file under `dir`, keyed by its path below `dir`, skipping the host's
+/// own state: the lock directory, whose sidecar files exist only for locking, and the
+/// durations file, which records how long each module ran.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut pending = vec![dir.to_owned()];
@@ -42,7 +43,9 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if relative.starts_with("run/configurator/locks") {
+            if relative.starts_with("run/configurator/locks")
+                || relative == "run/configurator/durations.json"
+            {
                 continue;
             }
             if path.is_dir() {

@@ -49,4 +49,9 @@ fn list_shows_interface_version_of_legacy_plugin() {
         .expect("the listing shows the legacy module");
     assert_eq!(legacy["interface_version"], "1.0.0", "{legacy}");
     assert_eq!(legacy["version"], "0.9.0", "{legacy}");
+    assert_eq!(
+        legacy["after"],
+        serde_json::json!([]),
+        "plugin-api 1.0 has no `after` function, so the list is empty: {legacy}"
+    );
 }

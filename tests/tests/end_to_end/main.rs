@@ -10,7 +10,9 @@ mod compatibility;
 mod config;
 mod failures;
 mod locking;
+mod planning;
 mod rejection;
+mod schedule;
 mod scheduling;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,8 @@
 //! Behaviour shared by the end-to-end test plugins, and the trace format the tests read back.
 //!
 //! Each test plugin is a tiny cdylib crate under `tests/plugins/` that calls
-//! [`export_test_module!`] with its name, dependencies and `force_sequential` flag. What the module
+//! [`export_test_module!`] with its name, dependencies, optional `after` list and
+//! `force_sequential` flag. What the module
 //! does when it runs comes from its `[modules.NAME]` table, read as [`TestSettings`]: sleep, append
 //! lines to a shared file under a file lock, fail, panic, or report a change or none. Every run
 //! appends a [`TraceRecord`] to `<root>/trace/<name>` so that a test can check from what really
@@ -106,18 +107,20 @@ pub fn configure(ctx: &Context) -> Result<Outcome> {
 /// ```ignore
 /// configurator_testkit::export_test_module! {
 ///     name: "gamma",
-///     depends_on: ["alpha"],
+///     depends_on: ["alpha >=1.0, <2"],
+///     after: ["beta"],
 ///     force_sequential: false,
 /// }
 /// ```
 ///
-/// The module's version is the plugin crate's Cargo version and its description is
-/// [`DESCRIPTION`].
+/// `after` may be left out, for an empty list. The module's version is the plugin crate's
+/// Cargo version and its description is [`DESCRIPTION`].
 #[macro_export]
 macro_rules! export_test_module {
     (
         name: $name:literal,
         depends_on: [$($dependency:literal),* $(,)?],
+        $(after: [$($after:literal),* $(,)?],)?
         force_sequential: $force_sequential:literal $(,)?
     ) => {
         /// The test module this plugin exports. Its settings table drives what it does.
@@ -135,6 +138,10 @@ macro_rules! export_test_module {
 
             fn depends_on(&self) -> &[&str] {
                 &[$($dependency),*]
+            }
+
+            fn after(&self) -> &[&str] {
+                &[$($($after),*)?]
             }
 
             fn force_sequential(&self) -> bool {
