@@ -94,7 +94,8 @@ pub struct Config {
     pub plugin_dir: Option<PathBuf>,
     /// Worker threads for a run.
     pub jobs: Option<NonZeroUsize>,
-    /// Directory of the sidecar lock files; by default `run/configurator/locks` under the root.
+    /// Directory of the sidecar lock files, a path under the root; by default
+    /// `/run/configurator/locks`.
     pub lock_dir: Option<PathBuf>,
     /// Each module's table, without the host-level keys.
     pub modules: BTreeMap<String, ModuleConfig>,

@@ -348,7 +348,21 @@ impl LockManager {
 
         let mut lock = fd_lock::RwLock::new(file);
         let guard = match deadline {
-            None => lock.write().map_err(sidecar_error)?,
+            None => {
+                // Say why the run stalls when another process holds the lock.
+                let free = match lock.try_write() {
+                    Ok(_) => true,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => false,
+                    Err(error) => return Err(sidecar_error(error)),
+                };
+                if !free {
+                    tracing::info!(
+                        "waiting for the lock on {}, held by another process",
+                        path.display()
+                    );
+                }
+                lock.write().map_err(sidecar_error)?
+            }
             Some((deadline, timeout)) => {
                 // flock has no timeout: poll with a non-blocking attempt, backing off.
                 let mut pause = Duration::from_millis(1);

@@ -27,6 +27,12 @@ use tracing::level_filters::LevelFilter;
 
 use crate::cli::{Cli, Command, Common, Format, GraphArgs, ListArgs, PlanArgs, RunArgs};
 
+/// Upper limit of `--jobs`: more threads than this only cost memory and start-up time.
+const MAX_JOBS: usize = 1024;
+
+/// Where the sidecar lock files live, below the root, unless `lock_dir` says otherwise.
+const DEFAULT_LOCK_DIR: &str = "/run/configurator/locks";
+
 /// Every module succeeded.
 const EXIT_SUCCESS: u8 = 0;
 /// A module failed, timed out, was skipped or was not started.
@@ -85,10 +91,18 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .or(config.jobs)
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let lock_dir = config
-        .lock_dir
-        .clone()
-        .unwrap_or_else(|| root.join("run/configurator/locks"));
+    if jobs > MAX_JOBS {
+        bail!("{jobs} worker threads requested; the maximum is {MAX_JOBS}");
+    }
+    // The lock directory lives under the root like every other path of the run, so that two
+    // runs on one root agree on it wherever they were started from.
+    let lock_dir = configurator::paths::resolve_under(
+        &root,
+        config
+            .lock_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_LOCK_DIR)),
+    );
 
     let mut set = load_module_set(&args.common, &config)?;
     set.select(&args.selection.selection())?;
@@ -126,14 +140,19 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let report = execute::execute(&plan, &modules, &settings, &options)?;
     let mut text = output::recap(&report);
     text.push_str(&output::rejected_list(&set.rejected));
-    print(&text)?;
-    Ok(if report.interrupted {
+    let status = if report.interrupted {
         EXIT_INTERRUPTED
     } else if report.all_succeeded() {
         EXIT_SUCCESS
     } else {
         EXIT_MODULE_FAILED
-    })
+    };
+    // The modules have run, so a lost recap must not turn into "nothing ran".
+    if let Err(error) = print(&text) {
+        tracing::error!("{error:#}");
+        return Ok(status.max(EXIT_MODULE_FAILED));
+    }
+    Ok(status)
 }
 
 /// Returns an interrupt that SIGINT, SIGTERM and SIGHUP trigger from now on.
@@ -267,7 +286,56 @@ fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet
             rejection.reason
         );
     }
+    if set.enabled.is_empty() && set.disabled.is_empty() && set.rejected.is_empty() {
+        tracing::warn!(
+            "no plugins in {}: plugin files must be named NAME.so",
+            plugin_dir.display()
+        );
+    }
+    check_module_tables(config, &set)?;
     Ok(set)
+}
+
+/// Rejects `[modules.NAME]` tables for modules that are not loaded, which are most likely
+/// typos: the module they meant would otherwise run with its defaults.
+///
+/// With files rejected under `--skip-broken` a table may belong to one of them, so it is only
+/// a warning then.
+fn check_module_tables(config: &Config, set: &ModuleSet) -> anyhow::Result<()> {
+    let loaded = || {
+        set.enabled
+            .keys()
+            .chain(set.disabled.keys())
+            .map(String::as_str)
+    };
+    let unknown: Vec<String> = config
+        .modules
+        .keys()
+        .filter(|name| !loaded().any(|module| module == name.as_str()))
+        .map(
+            |name| match configurator::selection::closest(name, loaded()) {
+                Some(suggestion) => format!("[modules.{name}] (did you mean `{suggestion}`?)"),
+                None => format!("[modules.{name}]"),
+            },
+        )
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let config_path = config.path.as_ref().map_or_else(
+        || "the configuration".to_owned(),
+        |path| path.display().to_string(),
+    );
+    let message = format!(
+        "{config_path} configures modules that are not in {}: {}; fix the name or remove the table",
+        set.plugin_dir.display(),
+        unknown.join(", ")
+    );
+    if set.rejected.is_empty() {
+        bail!(message);
+    }
+    tracing::warn!("{message}");
+    Ok(())
 }
 
 fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {

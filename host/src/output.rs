@@ -172,7 +172,25 @@ fn status_detail(status: &Status) -> String {
         }
     };
     // Keep the table one line per module; multi-line errors are in the log above.
-    detail.lines().collect::<Vec<_>>().join(" | ")
+    let one_line = detail.lines().collect::<Vec<_>>().join(" | ");
+    printable(&one_line)
+}
+
+/// Escapes control characters in text that came from a module, so that it cannot move the
+/// cursor, recolour the terminal or start a line that looks like the host's own output.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|character| {
+            if character.is_control() {
+                character.escape_default().to_string()
+            } else {
+                character.to_string()
+            }
+        })
+        .collect()
 }
 
 fn format_duration(duration: Duration) -> String {
@@ -335,5 +353,12 @@ the run was interrupted: no module started after the signal
             plan_text(&plan),
             "batch 1 (parallel): a, b\nbatch 2 (sequential): solo\n"
         );
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
     }
 }

@@ -138,6 +138,23 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, PathError> {
     Ok(resolved)
 }
 
+/// Maps `path` under `root` lexically: `.` is dropped, and `..` removes the previous component
+/// but never climbs above the root. Symlinks are not followed; use it for host-chosen paths
+/// such as the lock directory, never for paths a module passes.
+pub fn resolve_under(root: &Path, path: &Path) -> PathBuf {
+    let mut inside = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => inside.push(name),
+            Component::ParentDir => {
+                inside.pop();
+            }
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+        }
+    }
+    root.join(inside)
+}
+
 /// Puts the components of `path` at the front of `pending`, before what is already there;
 /// `.` and the leading `/` are dropped, `..` is kept for the walk to handle.
 fn push_components(pending: &mut VecDeque<OsString>, path: &Path) {

@@ -274,7 +274,7 @@ fn unknown_names(
 
 /// Returns the candidate most similar to `name`, the alphabetically first of equally similar
 /// ones, unless none reaches [`SUGGESTION_THRESHOLD`].
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
         .filter(|(similarity, _)| *similarity >= SUGGESTION_THRESHOLD)

@@ -213,6 +213,7 @@ fn path_of<'a>(bytes: &'a RSlice<'_, u8>) -> &'a Path {
 
 /// Emits a module's own message as a host log event prefixed with the module's name.
 pub fn log_module_message(module: &str, level: LogLevel, message: &str) {
+    let message = crate::output::printable(message);
     match level {
         LogLevel::Error => tracing::error!("[{module}] {message}"),
         LogLevel::Warn => tracing::warn!("[{module}] {message}"),

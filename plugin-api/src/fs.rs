@@ -2,7 +2,7 @@
 //! atomically so that a crash or a concurrent reader never sees it half-written.
 //!
 //! They take paths already resolved under the run's root, such as a [`FileLock`] guard's
-//! [`path`](FileLock::path) or the result of [`Context::resolve`]. Locking stays with the
+//! [`path`](crate::FileLock::path) or the result of [`Context::resolve`]. Locking stays with the
 //! caller: hold the file's lock around the whole read-modify-write.
 //!
 //! [`FileLock`]: crate::FileLock
@@ -16,7 +16,20 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 /// Reads a UTF-8 text file, returning `None` when it does not exist.
+///
+/// Anything but a regular file (after following symlinks) is an error, because reading a FIFO
+/// could block forever and a device such as `/dev/zero` never ends.
 pub fn read_to_string_if_exists(path: &Path) -> Result<Option<String>> {
+    match fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            bail!("cannot read {}: it is not a regular file", path.display())
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("failed to inspect {}", path.display()));
+        }
+    }
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -190,6 +203,21 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(fs::read_to_string(&link).unwrap(), "new\n");
+    }
+
+    #[test]
+    fn read_of_fifo_fails_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("hosts");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkfifo failed");
+
+        let message = format!("{:#}", read_to_string_if_exists(&fifo).unwrap_err());
+
+        assert!(message.contains("not a regular file"), "{message}");
     }
 
     #[test]

@@ -292,7 +292,10 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
                 } else {
                     "failed"
                 };
-                tracing::error!("module {name} {verb}: {}", failure.message);
+                tracing::error!(
+                    "module {name} {verb}: {}",
+                    crate::output::printable(&failure.message)
+                );
                 Status::Failed(failure)
             }
         };

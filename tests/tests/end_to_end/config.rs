@@ -194,3 +194,60 @@ fn unknown_option_is_rejected() {
         "the error names the unknown option\n{output}"
     );
 }
+
+#[test]
+fn table_for_unknown_module_is_rejected_with_suggestion() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
+    sandbox.write_config("[modules.alpah]\nsleep_ms = 1\n");
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(
+        output.code(),
+        Some(2),
+        "a table for a missing module is an error\n{output}"
+    );
+    assert!(
+        output.stderr.contains("[modules.alpah]"),
+        "the error names the table\n{output}"
+    );
+    assert!(
+        output.stderr.contains("did you mean `alpha`"),
+        "the error suggests alpha\n{output}"
+    );
+    assert_eq!(
+        sandbox.modules_that_ran(),
+        Vec::<String>::new(),
+        "nothing ran\n{output}"
+    );
+}
+
+#[test]
+fn lock_dir_setting_lives_under_root() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_config(
+        "lock_dir = \"/var/lock/configurator\"\n\
+         [modules.alpha]\nwrite_files = [\"/etc/motd\"]\n",
+    );
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert!(
+        sandbox
+            .root()
+            .join("var/lock/configurator/etc%2Fmotd.lock")
+            .exists(),
+        "the sidecar file is under the root's /var/lock/configurator\n{output}"
+    );
+}
+
+#[test]
+fn excessive_jobs_are_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+
+    let output = sandbox.run(&["--jobs", "100000"]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    assert!(output.stderr.contains("maximum is 1024"), "{output}");
+}

@@ -8,6 +8,7 @@
 mod bundled;
 mod compatibility;
 mod config;
+mod confinement;
 mod failures;
 mod locking;
 mod planning;

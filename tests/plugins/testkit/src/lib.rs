@@ -45,6 +45,9 @@ pub struct TestSettings {
     pub lock_hold_us: u64,
     /// Whether a successful run reports a change. `true` by default.
     pub changed: bool,
+    /// System paths to write `"written by <module>\n"` to, each under its lock, in order. A
+    /// path the host rejects fails the module with the host's message.
+    pub write_files: Vec<String>,
 }
 
 impl Default for TestSettings {
@@ -58,6 +61,7 @@ impl Default for TestSettings {
             append_with: LockApi::default(),
             lock_hold_us: 0,
             changed: true,
+            write_files: Vec::new(),
         }
     }
 }
@@ -86,6 +90,11 @@ pub fn configure(ctx: &Context) -> Result<Outcome> {
 
     if let Some(file) = &settings.append_file {
         append::append_lines(ctx, file, &settings)?;
+    }
+    for file in &settings.write_files {
+        let lock = ctx.file_lock(file)?;
+        let text = format!("written by {}\n", ctx.module_name());
+        plugin_api::fs::write_atomic(lock.path(), text, 0o644)?;
     }
 
     if let Some(message) = &settings.panic {
