@@ -29,11 +29,19 @@ use crate::ffi::{
 #[doc(hidden)]
 pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
+/// Why a plugin built with `panic = "abort"` is rejected.
+const ABORTS_ON_PANIC: &str = "the plugin was built with panic = \"abort\", so any panic in it \
+     would end the host; build it with panic = \"unwind\", Rust's default";
+
 /// Gives the generated glue the plugin's single module instance and crate version.
 #[doc(hidden)]
 pub trait ModuleInstance: ConfigurationModule {
     /// The plugin crate's Cargo version, the module version unless the module overrides it.
     const CRATE_VERSION: &'static str;
+
+    /// Whether the plugin crate unwinds on panic (`panic = "unwind"`, Rust's default). A plugin
+    /// built with `panic = "abort"` would end the host on any panic, so it is rejected at load.
+    const UNWINDS: bool;
 
     /// Returns the module instance, building it on first use.
     fn instance() -> &'static Self;
@@ -65,6 +73,9 @@ fn module_lib<M: ModuleInstance>() -> ModuleLibRef {
 }
 
 extern "C" fn metadata_entry<M: ModuleInstance>() -> RResult<ModuleMetadata, RString> {
+    if !M::UNWINDS {
+        return RResult::RErr(ABORTS_ON_PANIC.into());
+    }
     match catch_panic(|| metadata_of(M::instance(), M::CRATE_VERSION)) {
         Ok(metadata) => RResult::ROk(metadata),
         Err(message) => RResult::RErr(message.into()),
@@ -210,6 +221,7 @@ macro_rules! export_module {
     ($module:ty, $constructor:expr) => {
         impl $crate::export::ModuleInstance for $module {
             const CRATE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
+            const UNWINDS: bool = ::core::cfg!(panic = "unwind");
 
             fn instance() -> &'static Self {
                 static INSTANCE: ::std::sync::OnceLock<$module> = ::std::sync::OnceLock::new();
@@ -253,6 +265,7 @@ mod tests {
 
     impl ModuleInstance for Follower {
         const CRATE_VERSION: &'static str = "1.0.0";
+        const UNWINDS: bool = true;
 
         fn instance() -> &'static Self {
             &Follower
@@ -282,6 +295,7 @@ mod tests {
 
     impl ModuleInstance for PanickyAfter {
         const CRATE_VERSION: &'static str = "1.0.0";
+        const UNWINDS: bool = true;
 
         fn instance() -> &'static Self {
             &PanickyAfter
@@ -313,6 +327,40 @@ mod tests {
                 assert!(message.contains("no ordering today"), "{message}");
             }
             RResult::ROk(names) => panic!("expected the panic message, got {names:?}"),
+        }
+    }
+
+    /// A module built as if with `panic = "abort"`.
+    struct Aborting;
+
+    impl ConfigurationModule for Aborting {
+        fn name(&self) -> &str {
+            "aborting"
+        }
+
+        fn description(&self) -> &str {
+            "Built with panic = abort"
+        }
+
+        fn configure(&self, _ctx: &Context) -> Result<Outcome> {
+            Ok(Outcome::unchanged("nothing to do"))
+        }
+    }
+
+    impl ModuleInstance for Aborting {
+        const CRATE_VERSION: &'static str = "1.0.0";
+        const UNWINDS: bool = false;
+
+        fn instance() -> &'static Self {
+            &Aborting
+        }
+    }
+
+    #[test]
+    fn plugin_built_to_abort_is_rejected() {
+        match metadata_entry::<Aborting>() {
+            RResult::RErr(message) => assert!(message.contains("panic = \"abort\""), "{message}"),
+            RResult::ROk(metadata) => panic!("expected a rejection, got {metadata:?}"),
         }
     }
 
