@@ -120,6 +120,20 @@ pub struct RunArgs {
     /// are allowed. A module's own `timeout` setting takes precedence.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+
+    /// Seconds a module's file_lock may wait before it fails, naming the holder [default:
+    /// `lock_timeout` from the configuration, else no limit].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub lock_timeout: Option<Duration>,
+
+    /// Record every file access modules make through their context and report reads of files
+    /// another module wrote without a dependency on it, and unlocked concurrent writes.
+    #[arg(long)]
+    pub audit: bool,
+
+    /// Output format of the recap and the audit.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// The schedules of `run --schedule`.

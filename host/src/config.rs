@@ -60,6 +60,16 @@ pub enum ConfigError {
         module: String,
     },
 
+    /// `lock_timeout` is not a positive number.
+    #[error(
+        "invalid configuration file {}: `lock_timeout` must be a positive number of seconds",
+        path.display()
+    )]
+    LockTimeout {
+        /// The configuration file.
+        path: PathBuf,
+    },
+
     /// A module's `timeout` key is not a positive number.
     #[error(
         "invalid configuration file {}: `timeout` in [modules.{module}] must be a positive \
@@ -81,6 +91,7 @@ struct RawConfig {
     plugin_dir: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
     lock_dir: Option<PathBuf>,
+    lock_timeout: Option<f64>,
     #[serde(default)]
     modules: BTreeMap<String, toml::Table>,
 }
@@ -97,6 +108,8 @@ pub struct Config {
     /// Directory of the sidecar lock files, a path under the root; by default
     /// `/run/configurator/locks`.
     pub lock_dir: Option<PathBuf>,
+    /// How long a module's `file_lock` waits before it fails; `None` waits without a limit.
+    pub lock_timeout: Option<Duration>,
     /// Each module's table, without the host-level keys.
     pub modules: BTreeMap<String, ModuleConfig>,
 }
@@ -169,11 +182,22 @@ impl Config {
             );
         }
 
+        let lock_timeout = match raw.lock_timeout {
+            None => None,
+            Some(seconds) => {
+                Some(
+                    positive_seconds(seconds).ok_or_else(|| ConfigError::LockTimeout {
+                        path: path.to_owned(),
+                    })?,
+                )
+            }
+        };
         Ok(Self {
             path: Some(path.to_owned()),
             plugin_dir: raw.plugin_dir,
             jobs: raw.jobs,
             lock_dir: raw.lock_dir,
+            lock_timeout,
             modules,
         })
     }
@@ -327,5 +351,15 @@ mod tests {
             Config::default().plugin_dir(None),
             Path::new(DEFAULT_PLUGIN_DIR)
         );
+    }
+
+    #[test]
+    fn lock_timeout_must_be_positive() {
+        let config = parse("lock_timeout = 2.5\n").unwrap();
+        assert_eq!(config.lock_timeout, Some(Duration::from_millis(2500)));
+        let config = parse("lock_timeout = 3\n").unwrap();
+        assert_eq!(config.lock_timeout, Some(Duration::from_secs(3)));
+        let error = parse("lock_timeout = 0\n").unwrap_err();
+        assert!(error.to_string().contains("lock_timeout"), "{error}");
     }
 }

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::AccessLog;
 use crate::module::ModuleCode;
 use crate::plan::Plan;
 
@@ -133,6 +134,11 @@ pub struct RunOptions {
     pub interrupt: Option<Interrupt>,
     /// How long an interrupted run waits for running modules before abandoning them.
     pub interrupt_grace: Duration,
+    /// How long a module's lock request waits when it sets no timeout of its own; `None`
+    /// waits without a limit.
+    pub lock_timeout: Option<Duration>,
+    /// Where module file accesses are recorded for the access audit; `None` records nothing.
+    pub audit: Option<Arc<AccessLog>>,
 }
 
 impl RunOptions {
@@ -151,6 +157,8 @@ impl RunOptions {
             durations_file: None,
             interrupt: None,
             interrupt_grace: DEFAULT_INTERRUPT_GRACE,
+            lock_timeout: None,
+            audit: None,
         }
     }
 

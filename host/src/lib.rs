@@ -10,6 +10,7 @@
 //! [`execute::execute`] for the run itself, or [`module::ModuleCode`] for the host's view of a
 //! module.
 
+pub mod audit;
 pub mod config;
 pub mod dot;
 pub mod execute;

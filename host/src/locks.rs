@@ -232,6 +232,11 @@ impl LockManager {
         })
     }
 
+    /// Returns the timeout of waits that set none of their own.
+    pub fn default_timeout(&self) -> Option<Duration> {
+        self.default_timeout
+    }
+
     /// Returns the directory of the sidecar lock files.
     pub fn lock_dir(&self) -> &Path {
         &self.lock_dir

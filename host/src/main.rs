@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
+use configurator::audit::{self, AccessLog};
 use configurator::config::Config;
 use configurator::dot;
 use configurator::execute::{self, Interrupt, RunOptions};
@@ -122,6 +123,10 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
     options.module_timeouts = config.module_timeouts();
     options.durations_file = execute::default_durations_path(&options.lock_dir);
     options.interrupt = Some(interrupt);
+    options.lock_timeout = args.lock_timeout.or(config.lock_timeout);
+    let audit_log = args.audit.then(|| Arc::new(AccessLog::default()));
+    options.audit = audit_log.clone();
+    let planned = set.infos();
     tracing::info!(
         "running {} module(s) in {} batch(es), {} schedule, on {} thread(s) under {}",
         set.enabled.len(),
@@ -138,8 +143,31 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .map(|(name, plugin)| (name, Arc::new(plugin)))
         .collect();
     let report = execute::execute(&plan, &modules, &settings, &options)?;
-    let mut text = output::recap(&report);
-    text.push_str(&output::rejected_list(&set.rejected));
+    let accesses = audit_log.as_ref().map(|log| log.accesses());
+    let findings = accesses
+        .as_ref()
+        .map(|accesses| audit::analyze(&planned, accesses))
+        .unwrap_or_default();
+    let text = match args.format {
+        Format::Text => {
+            let mut text = output::recap(&report);
+            if let Some(accesses) = &accesses {
+                text.push_str(&output::audit_text(&findings, accesses.len()));
+            }
+            text.push_str(&output::rejected_list(&set.rejected));
+            text
+        }
+        Format::Json => {
+            let audit = accesses.as_ref().map(|accesses| output::AuditDocument {
+                accesses: accesses.len(),
+                findings: &findings,
+            });
+            let mut json = serde_json::to_string_pretty(&output::run_document(&report, audit))
+                .context("cannot encode JSON output")?;
+            json.push('\n');
+            json
+        }
+    };
     let status = if report.interrupted {
         EXIT_INTERRUPTED
     } else if report.all_succeeded() {

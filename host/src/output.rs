@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::execute::{RunReport, Status, StopReason};
 use crate::loader::Rejection;
 use crate::module::ModuleInfo;
@@ -135,6 +137,83 @@ pub fn recap(report: &RunReport) -> String {
         text.push_str("the run was interrupted: no module started after the signal\n");
     }
     text
+}
+
+/// Renders the findings of the access audit, one line each.
+pub fn audit_text(findings: &[crate::audit::Finding], accesses: usize) -> String {
+    let mut text = format!("\nAUDIT ({accesses} file accesses recorded)\n");
+    if findings.is_empty() {
+        text.push_str("  no findings\n");
+    }
+    for finding in findings {
+        let _ = writeln!(text, "  - {}", finding.describe());
+    }
+    text
+}
+
+/// The JSON document of `run --format json`.
+#[derive(Debug, Serialize)]
+pub struct RunDocument<'a> {
+    /// One entry per planned module, in plan order.
+    pub modules: Vec<ModuleEntry<'a>>,
+    /// Modules per status word.
+    pub totals: std::collections::BTreeMap<&'static str, usize>,
+    /// Wall-clock time of the run in milliseconds.
+    pub elapsed_ms: u128,
+    /// Whether a signal interrupted the run.
+    pub interrupted: bool,
+    /// The access audit, present with `--audit`.
+    pub audit: Option<AuditDocument<'a>>,
+}
+
+/// One module in [`RunDocument`].
+#[derive(Debug, Serialize)]
+pub struct ModuleEntry<'a> {
+    /// The module's name.
+    pub name: &'a str,
+    /// Its status word, as in the recap.
+    pub status: &'static str,
+    /// How long `configure` ran, in milliseconds.
+    pub duration_ms: u128,
+    /// The outcome message, error or reason, as in the recap.
+    pub detail: String,
+}
+
+/// The audit part of [`RunDocument`].
+#[derive(Debug, Serialize)]
+pub struct AuditDocument<'a> {
+    /// How many distinct accesses were recorded.
+    pub accesses: usize,
+    /// Every finding, with its suggested change.
+    pub findings: &'a [crate::audit::Finding],
+}
+
+/// Builds the JSON document of a run, with the audit's findings when there was one.
+pub fn run_document<'a>(
+    report: &'a RunReport,
+    audit: Option<AuditDocument<'a>>,
+) -> RunDocument<'a> {
+    let modules = report
+        .modules
+        .iter()
+        .map(|module| ModuleEntry {
+            name: &module.name,
+            status: module.status.label(),
+            duration_ms: module.duration.as_millis(),
+            detail: status_detail(&module.status),
+        })
+        .collect();
+    let mut totals = std::collections::BTreeMap::new();
+    for module in &report.modules {
+        *totals.entry(module.status.label()).or_insert(0) += 1;
+    }
+    RunDocument {
+        modules,
+        totals,
+        elapsed_ms: report.elapsed.as_millis(),
+        interrupted: report.interrupted,
+        audit,
+    }
 }
 
 fn status_detail(status: &Status) -> String {

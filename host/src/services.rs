@@ -13,11 +13,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
-use plugin_api::ffi::{HostServices, HostServices_TO, HostServicesBox, LogLevel};
+use plugin_api::ffi::{self, HostServices, HostServices_TO, HostServicesBox, LogLevel};
 
+use crate::audit::{Access, AccessKind, AccessLog};
 use crate::locks::{LockHandle, LockManager};
 use crate::paths::resolve_in_root;
 
@@ -37,6 +39,8 @@ struct ServiceState {
     /// [`ACTIVE`] until `configure` returns or the host abandons the module; later calls from a
     /// thread the module left behind fail.
     phase: AtomicU8,
+    /// Where accesses are recorded when the run is audited.
+    audit: Option<Arc<AccessLog>>,
 }
 
 /// The module's `configure` is running.
@@ -57,8 +61,23 @@ impl ModuleServices {
                 held: Mutex::new(HashMap::new()),
                 next_token: AtomicU64::new(1),
                 phase: AtomicU8::new(ACTIVE),
+                audit: None,
             }),
         }
+    }
+
+    /// Creates the services for `module` recording its file accesses in `audit`, if given.
+    pub fn audited(
+        module: &str,
+        root: &Path,
+        locks: Arc<LockManager>,
+        audit: Option<Arc<AccessLog>>,
+    ) -> Self {
+        let mut services = Self::new(module, root, locks);
+        if let Some(state) = Arc::get_mut(&mut services.inner) {
+            state.audit = audit;
+        }
+        services
     }
 
     /// Returns the ABI-stable trait object handed to the module.
@@ -125,7 +144,27 @@ impl ModuleServices {
         })
     }
 
-    fn lock_path(&self, path: &Path) -> Result<u64, String> {
+    /// Records an access for the audit, if the run is audited. `resolved` is under the root.
+    fn record(&self, kind: AccessKind, resolved: &Path) {
+        let Some(audit) = &self.inner.audit else {
+            return;
+        };
+        let inside = resolved.strip_prefix(&self.inner.root).unwrap_or(resolved);
+        let locked = kind == AccessKind::Lock
+            || self.held().values().any(|handle| handle.path() == resolved);
+        let kind = match kind {
+            AccessKind::Read if locked => AccessKind::ReadUnderLock,
+            other => other,
+        };
+        audit.record(Access {
+            module: self.inner.module.clone(),
+            kind,
+            path: Path::new("/").join(inside),
+            locked,
+        });
+    }
+
+    fn lock_path(&self, path: &Path, timeout: Option<Duration>) -> Result<u64, String> {
         self.check_active()?;
         let resolved = self.resolve_path(path)?;
         let relative = resolved
@@ -145,7 +184,7 @@ impl ModuleServices {
         let handle = self
             .inner
             .locks
-            .acquire(&self.inner.module, &resolved, &relative)
+            .acquire_with_timeout(&self.inner.module, &resolved, &relative, timeout)
             .map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
 
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +198,7 @@ impl ModuleServices {
         }
         held.insert(token, handle);
         drop(held);
+        self.record(AccessKind::Lock, &resolved);
 
         tracing::debug!(module = %self.inner.module, path = %resolved.display(), "lock acquired");
         Ok(token)
@@ -175,7 +215,28 @@ impl HostServices for ModuleServices {
     }
 
     fn lock(&self, path: RSlice<'_, u8>) -> RResult<u64, RString> {
-        guarded(|| self.lock_path(path_of(&path)))
+        guarded(|| self.lock_path(path_of(&path), self.inner.locks.default_timeout()))
+    }
+
+    fn lock_with_timeout(&self, path: RSlice<'_, u8>, timeout_ms: u64) -> RResult<u64, RString> {
+        guarded(|| self.lock_path(path_of(&path), Some(Duration::from_millis(timeout_ms))))
+    }
+
+    fn record_access(&self, kind: ffi::AccessKind, path: RSlice<'_, u8>) {
+        let _ = guarded(|| {
+            self.check_active()?;
+            // The module passes the path it opened, already resolved under the root; a path
+            // elsewhere is not one of the run's files.
+            let opened = path_of(&path);
+            if opened.starts_with(&self.inner.root) {
+                let kind = match kind {
+                    ffi::AccessKind::Read => AccessKind::Read,
+                    ffi::AccessKind::Write => AccessKind::Write,
+                };
+                self.record(kind, opened);
+            }
+            Ok(())
+        });
     }
 
     fn unlock(&self, token: u64) {

@@ -8,10 +8,12 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use abi_stable::std_types::{RResult, RSlice, RStr};
 use serde::de::DeserializeOwned;
 
-use crate::ffi::{HostServicesBox, LogLevel};
+use crate::ffi::{AccessKind, HostServicesBox, LogLevel};
 
 /// Errors from the host services a [`Context`] offers.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +117,70 @@ impl Context {
     /// working on the same root. It is released when the returned guard is dropped. Hold it
     /// around the whole read-modify-write of a shared file.
     pub fn file_lock(&self, path: impl AsRef<Path>) -> Result<FileLock, ContextError> {
-        lock_with(&self.host, path.as_ref())
+        lock_with(&self.host, path.as_ref(), None)
+    }
+
+    /// Like [`file_lock`](Self::file_lock), but gives up after `timeout` with an error naming
+    /// the module or process that holds the lock.
+    pub fn file_lock_timeout(
+        &self,
+        path: impl AsRef<Path>,
+        timeout: Duration,
+    ) -> Result<FileLock, ContextError> {
+        lock_with(&self.host, path.as_ref(), Some(timeout))
+    }
+
+    /// Reads a text file under its lock, returning `None` when it does not exist.
+    ///
+    /// The host's access audit counts this as a plain read, one that relies on what other
+    /// modules wrote, unlike a read through a [`FileLock`] the module holds to edit the file.
+    pub fn read_to_string(&self, path: impl AsRef<Path>) -> crate::Result<Option<String>> {
+        let path = path.as_ref();
+        let resolved = self.resolve(path)?;
+        // Recorded before the lock is taken, so that the host does not see an edit.
+        self.host.record_access(
+            AccessKind::Read,
+            RSlice::from_slice(resolved.as_os_str().as_bytes()),
+        );
+        let lock = self.file_lock(path)?;
+        crate::fs::read_unrecorded(lock.path())
+    }
+
+    /// Replaces a file atomically under its lock, unless it already has `contents`; returns
+    /// whether it wrote. A new file gets `new_mode`; see [`crate::fs::write_atomic`].
+    pub fn write_atomic(
+        &self,
+        path: impl AsRef<Path>,
+        contents: &str,
+        new_mode: u32,
+    ) -> crate::Result<bool> {
+        let lock = self.file_lock(path)?;
+        if lock.read_to_string()?.as_deref() == Some(contents) {
+            return Ok(false);
+        }
+        lock.write_atomic(contents, new_mode)?;
+        Ok(true)
+    }
+
+    /// Appends `line` to a text file under its lock unless a line equal to it is already there;
+    /// returns whether it wrote. A missing file is created with mode `0o644`.
+    pub fn append_line_if_missing(
+        &self,
+        path: impl AsRef<Path>,
+        line: &str,
+    ) -> crate::Result<bool> {
+        let lock = self.file_lock(path)?;
+        let mut text = lock.read_to_string()?.unwrap_or_default();
+        if text.lines().any(|existing| existing == line) {
+            return Ok(false);
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+        lock.write_atomic(&text, 0o644)?;
+        Ok(true)
     }
 
     /// Takes the locks for several paths at once, in one canonical order (sorted by resolved
@@ -191,6 +256,27 @@ impl FileLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Reads the locked file as text, returning `None` when it does not exist.
+    ///
+    /// The host's access audit sees the read as part of editing a shared file under its lock.
+    pub fn read_to_string(&self) -> crate::Result<Option<String>> {
+        self.record(AccessKind::Read);
+        crate::fs::read_unrecorded(&self.path)
+    }
+
+    /// Replaces the locked file atomically with `contents`; a new file gets `new_mode`.
+    ///
+    /// See [`crate::fs::write_atomic`]. The host's access audit sees the write.
+    pub fn write_atomic(&self, contents: impl AsRef<[u8]>, new_mode: u32) -> crate::Result<()> {
+        self.record(AccessKind::Write);
+        crate::fs::write_unrecorded(&self.path, contents.as_ref(), new_mode)
+    }
+
+    fn record(&self, kind: AccessKind) {
+        self.host
+            .record_access(kind, RSlice::from_slice(self.path.as_os_str().as_bytes()));
+    }
 }
 
 impl fmt::Debug for FileLock {
@@ -207,9 +293,20 @@ impl Drop for FileLock {
     }
 }
 
-pub(crate) fn lock_with(host: &HostServicesBox, path: &Path) -> Result<FileLock, ContextError> {
+pub(crate) fn lock_with(
+    host: &HostServicesBox,
+    path: &Path,
+    timeout: Option<Duration>,
+) -> Result<FileLock, ContextError> {
     let resolved = resolve_with(host, path)?;
-    match host.lock(bytes_of(path)) {
+    let result = match timeout {
+        None => host.lock(bytes_of(path)),
+        Some(timeout) => {
+            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            host.lock_with_timeout(bytes_of(path), millis)
+        }
+    };
+    match result {
         RResult::ROk(token) => Ok(FileLock {
             host: host.clone(),
             token,

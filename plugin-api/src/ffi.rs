@@ -167,6 +167,30 @@ pub trait HostServices: Clone + Send + Sync + 'static {
     /// Returns the run's root directory.
     #[sabi(last_prefix_field)]
     fn root(&self) -> RVec<u8>;
+
+    /// Like [`lock`](Self::lock), but fails once `timeout_ms` milliseconds passed without the
+    /// lock. Added in 1.1; against a 1.0 host it waits without a limit.
+    fn lock_with_timeout(&self, path: RSlice<'_, u8>, timeout_ms: u64) -> RResult<u64, RString> {
+        let _ = timeout_ms;
+        self.lock(path)
+    }
+
+    /// Tells the host that the module read or wrote `path`, a path on the real filesystem as
+    /// resolved under the run's root, for the host's access audit. Added in 1.1; a 1.0 host
+    /// records nothing.
+    fn record_access(&self, kind: AccessKind, path: RSlice<'_, u8>) {
+        let _ = (kind, path);
+    }
+}
+
+/// How a module touched a file, as recorded for the host's access audit.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessKind {
+    /// The module read the file's content.
+    Read,
+    /// The module replaced or changed the file's content.
+    Write,
 }
 
 /// The host services trait object as it crosses the boundary.

@@ -10,16 +10,26 @@
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 
+use abi_stable::std_types::RSlice;
 use anyhow::{Context as _, Result, bail};
+
+use crate::ffi::AccessKind;
 
 /// Reads a UTF-8 text file, returning `None` when it does not exist.
 ///
 /// Anything but a regular file (after following symlinks) is an error, because reading a FIFO
 /// could block forever and a device such as `/dev/zero` never ends.
 pub fn read_to_string_if_exists(path: &Path) -> Result<Option<String>> {
+    record_for_audit(AccessKind::Read, path);
+    read_unrecorded(path)
+}
+
+/// Reads like [`read_to_string_if_exists`] without telling the host.
+pub(crate) fn read_unrecorded(path: &Path) -> Result<Option<String>> {
     match fs::metadata(path) {
         Ok(metadata) if !metadata.is_file() => {
             bail!("cannot read {}: it is not a regular file", path.display())
@@ -48,6 +58,20 @@ pub fn read_to_string_if_exists(path: &Path) -> Result<Option<String>> {
 /// `0o644`). Missing parent directories are created. A symbolic link at `path` is replaced by a
 /// regular file, never written through.
 pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>, new_mode: u32) -> Result<()> {
+    record_for_audit(AccessKind::Write, path);
+    write_unrecorded(path, contents.as_ref(), new_mode)
+}
+
+/// Tells the host about an access when this thread runs a module's `configure`, so that its
+/// access audit sees writes made without the file's lock too.
+fn record_for_audit(kind: AccessKind, path: &Path) {
+    if let Some(host) = crate::export::current_host() {
+        host.record_access(kind, RSlice::from_slice(path.as_os_str().as_bytes()));
+    }
+}
+
+/// Replaces a file like [`write_atomic`] without telling the host.
+pub(crate) fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => bail!(
@@ -74,7 +98,7 @@ pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>, new_mode: u32) -> R
     let temp_error =
         |temp_path: &Path| format!("failed to write temporary file {}", temp_path.display());
 
-    temp.write_all(contents.as_ref())
+    temp.write_all(contents)
         .with_context(|| temp_error(temp.path()))?;
     match &existing {
         Some(metadata) => {

@@ -30,7 +30,7 @@ use crate::context::{self, ContextError, FileLock};
 pub fn file_lock(path: impl AsRef<Path>) -> Result<FileLock, ContextError> {
     let path = path.as_ref();
     match crate::export::current_host() {
-        Some(host) => context::lock_with(&host, path),
+        Some(host) => context::lock_with(&host, path, None),
         None => Err(ContextError::NoContext {
             path: path.to_owned(),
         }),

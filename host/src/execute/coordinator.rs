@@ -30,6 +30,10 @@ use super::graph::Graph;
 use super::report::{ModuleReport, SkipCause, Status, StopReason};
 use super::worker::{Event, Finished, Job, Workers};
 
+/// How long the coordinator polls for a worker's event before it blocks on the channel. It
+/// bounds the processor time spent polling per wait, and is far below any module timeout.
+const POLL_BEFORE_BLOCKING: Duration = Duration::from_micros(50);
+
 /// The stages of a run and the start order within each.
 pub(super) struct Layout {
     /// Each module's stage, by module number.
@@ -117,7 +121,7 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             modules,
             settings,
             options,
-            locks: LockManager::new(options.lock_dir.clone()),
+            locks: LockManager::with_timeout(options.lock_dir.clone(), options.lock_timeout),
             workers,
             states: (0..graph.len()).map(|_| State::Waiting).collect(),
             unsettled_predecessors: graph.predecessors.iter().map(Vec::len).collect(),
@@ -216,7 +220,12 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
 
     fn start(&mut self, index: usize) -> Result<(), rayon::ThreadPoolBuildError> {
         let name = &self.graph.names[index];
-        let services = ModuleServices::new(name, &self.options.root, Arc::clone(&self.locks));
+        let services = ModuleServices::audited(
+            name,
+            &self.options.root,
+            Arc::clone(&self.locks),
+            self.options.audit.clone(),
+        );
         let job = Job {
             index,
             module: Arc::clone(&self.modules[index]),
@@ -239,24 +248,51 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
         Ok(())
     }
 
-    /// Waits for the next event or the nearest deadline, then handles what came.
+    /// Waits for the next event or the nearest deadline, then handles what came and every event
+    /// queued behind it.
     fn wait_for_event(&mut self) {
-        let event = match self.next_deadline() {
-            Some(deadline) => {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                // A timeout means a deadline passed, which `expire_deadlines` handles below.
-                self.receiver.recv_timeout(wait).ok()
-            }
-            // The coordinator owns a sender itself, so `recv` waits for the next event instead
-            // of failing.
-            None => self.receiver.recv().ok(),
+        let event = match self.poll_briefly() {
+            Some(event) => Some(event),
+            None => match self.next_deadline() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    // A timeout means a deadline passed, which `expire_deadlines` handles below.
+                    self.receiver.recv_timeout(wait).ok()
+                }
+                // The coordinator owns a sender itself, so `recv` waits for the next event
+                // instead of failing.
+                None => self.receiver.recv().ok(),
+            },
         };
-        match event {
-            Some(Event::Finished(finished)) => self.on_finished(finished),
-            Some(Event::Interrupted) => self.on_interrupt(),
-            None => {}
+        // Handling everything queued before starting modules again lets the best-ranked of all
+        // newly ready modules start first.
+        let mut next = event;
+        while let Some(event) = next {
+            match event {
+                Event::Finished(finished) => self.on_finished(finished),
+                Event::Interrupted => self.on_interrupt(),
+            }
+            next = self.receiver.try_recv().ok();
         }
         self.expire_deadlines(Instant::now());
+    }
+
+    /// Polls for an event for up to [`POLL_BEFORE_BLOCKING`], yielding the processor between
+    /// attempts.
+    ///
+    /// Short modules finish within microseconds, and blocking on the channel would then cost a
+    /// futex wait here and a futex wake in the worker for every module.
+    fn poll_briefly(&self) -> Option<Event> {
+        let start = Instant::now();
+        loop {
+            if let Ok(event) = self.receiver.try_recv() {
+                return Some(event);
+            }
+            if start.elapsed() >= POLL_BEFORE_BLOCKING {
+                return None;
+            }
+            std::thread::yield_now();
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -15,6 +15,7 @@ mod planning;
 mod rejection;
 mod schedule;
 mod scheduling;
+mod shared_files;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -48,6 +48,15 @@ pub struct TestSettings {
     /// System paths to write `"written by <module>\n"` to, each under its lock, in order. A
     /// path the host rejects fails the module with the host's message.
     pub write_files: Vec<String>,
+    /// System paths to read through `Context::read_to_string`, which takes each file's lock.
+    pub read_files: Vec<String>,
+    /// System paths to write through `plugin_api::fs::write_atomic` without taking the lock.
+    pub write_unlocked: Vec<String>,
+    /// System paths to lock one after another, keeping each lock while taking the next and
+    /// sleeping `lock_step_ms` before each further lock, to provoke lock-order deadlocks.
+    pub lock_sequence: Vec<String>,
+    /// Milliseconds to sleep between the locks of `lock_sequence`.
+    pub lock_step_ms: u64,
 }
 
 impl Default for TestSettings {
@@ -62,6 +71,10 @@ impl Default for TestSettings {
             lock_hold_us: 0,
             changed: true,
             write_files: Vec::new(),
+            read_files: Vec::new(),
+            write_unlocked: Vec::new(),
+            lock_sequence: Vec::new(),
+            lock_step_ms: 0,
         }
     }
 }
@@ -91,6 +104,21 @@ pub fn configure(ctx: &Context) -> Result<Outcome> {
     if let Some(file) = &settings.append_file {
         append::append_lines(ctx, file, &settings)?;
     }
+    for file in &settings.read_files {
+        ctx.read_to_string(file)?;
+    }
+    for file in &settings.write_unlocked {
+        let text = format!("written by {} without the lock\n", ctx.module_name());
+        plugin_api::fs::write_atomic(&ctx.resolve(file)?, text, 0o644)?;
+    }
+    let mut held = Vec::new();
+    for (index, file) in settings.lock_sequence.iter().enumerate() {
+        if index > 0 {
+            thread::sleep(Duration::from_millis(settings.lock_step_ms));
+        }
+        held.push(ctx.file_lock(file)?);
+    }
+    drop(held);
     for file in &settings.write_files {
         let lock = ctx.file_lock(file)?;
         let text = format!("written by {}\n", ctx.module_name());
