@@ -16,6 +16,7 @@ mod rejection;
 mod schedule;
 mod scheduling;
 mod shared_files;
+mod stress;
 
 use std::collections::BTreeMap;
 use std::path::Path;

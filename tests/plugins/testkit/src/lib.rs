@@ -57,7 +57,15 @@ pub struct TestSettings {
     pub lock_sequence: Vec<String>,
     /// Milliseconds to sleep between the locks of `lock_sequence`.
     pub lock_step_ms: u64,
+    /// System path to replace `rewrite_versions` times through `Context::write_atomic`, version
+    /// `v` being [`REWRITE_LINES`] lines `"version v"`, so that a test can kill the run midway.
+    pub rewrite_file: Option<String>,
+    /// How many versions of `rewrite_file` to write.
+    pub rewrite_versions: u32,
 }
+
+/// Lines in each version of `rewrite_file`: enough that a write takes several system calls.
+pub const REWRITE_LINES: usize = 4096;
 
 impl Default for TestSettings {
     fn default() -> Self {
@@ -75,6 +83,8 @@ impl Default for TestSettings {
             write_unlocked: Vec::new(),
             lock_sequence: Vec::new(),
             lock_step_ms: 0,
+            rewrite_file: None,
+            rewrite_versions: 0,
         }
     }
 }
@@ -119,6 +129,12 @@ pub fn configure(ctx: &Context) -> Result<Outcome> {
         held.push(ctx.file_lock(file)?);
     }
     drop(held);
+    if let Some(file) = &settings.rewrite_file {
+        for version in 0..settings.rewrite_versions {
+            let text = format!("version {version}\n").repeat(REWRITE_LINES);
+            ctx.write_atomic(file, &text, 0o644)?;
+        }
+    }
     for file in &settings.write_files {
         let lock = ctx.file_lock(file)?;
         let text = format!("written by {}\n", ctx.module_name());
