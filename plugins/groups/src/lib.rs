@@ -1,9 +1,25 @@
 //! The `groups` module: local groups in `/etc/group`.
 //!
-//! It makes sure every group from its settings exists with the listed members. It never
-//! removes a group or a member, and never changes the gid of an existing group. Other modules
-//! edit `/etc/group` in the same batch (`sshd` adds its `AllowGroups` group), so the whole
-//! read-modify-write happens under `Context::file_lock("/etc/group")`.
+//! # Settings
+//!
+//! `[modules.groups]` lists the groups to ensure as `[[modules.groups.group]]` tables, none by
+//! default, and then the module touches no file and reports `unchanged`. Each table has:
+//!
+//! - `name`: the group's name, required.
+//! - `gid`: the gid of a new group, by default the lowest free gid from 1000. An existing
+//!   group whose gid differs is an error, never renumbered.
+//! - `members`: users that must be supplementary members, none by default. Other members are
+//!   kept.
+//!
+//! # Files
+//!
+//! It makes sure every configured group exists with the listed members. It never removes a
+//! group or a member, and never changes the gid of an existing group. It owns the groups it is
+//! configured with: `sshd` and `users`, which also edit `/etc/group`, list this module in
+//! `depends_on` and so run after it. `sshd` creates only the `AllowGroups` groups still
+//! missing then. The whole read-modify-write still happens under
+//! `Context::file_lock("/etc/group")`, which also excludes other Configurator processes on the
+//! same root.
 //!
 //! Read [`GroupsModule::configure`] first, then [`updated_group_file`].
 
@@ -82,6 +98,11 @@ impl ConfigurationModule for GroupsModule {
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        if settings.groups.is_empty() {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no [[modules.groups.group]] tables",
+            ));
+        }
 
         let lock = ctx.file_lock("/etc/group")?;
         let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();

@@ -1,9 +1,19 @@
 //! The `motd` module: the login banner in `/etc/motd`.
 //!
-//! It owns `/etc/motd` whole. The banner text comes from the settings, and the hostname and
-//! environment from `/etc/system_config`, which the `system` module writes, so `system` is in
-//! `depends_on`. No other module writes `/etc/motd`, so the module replaces it atomically
-//! without taking a lock.
+//! # Settings
+//!
+//! - `banner`: the text shown at login, one or more lines. Unset by default, and then the
+//!   module leaves `/etc/motd` as it is and reports `unchanged`. An empty text writes only the
+//!   host details.
+//! - `show_host_details`: whether to add the hostname and environment below the banner, `true`
+//!   by default. A value that `/etc/system_config` does not list is left out.
+//!
+//! # Files
+//!
+//! It owns `/etc/motd` whole once `banner` is set. The hostname and environment come from
+//! `/etc/system_config`, which the `system` module writes, so `system` is in `depends_on`. No
+//! other module writes `/etc/motd`, so the module replaces it atomically without taking a
+//! lock.
 //!
 //! Read [`MotdModule::configure`] first.
 
@@ -20,8 +30,8 @@ const NEW_FILE_MODE: u32 = 0o644;
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Settings {
-    /// Text shown at login, one or more lines.
-    banner: String,
+    /// Text shown at login, one or more lines. `None` leaves `/etc/motd` as it is.
+    banner: Option<String>,
     /// Whether to add the hostname and environment below the banner.
     show_host_details: bool,
 }
@@ -29,8 +39,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            banner: "This system is managed by Configurator. Local changes may be overwritten."
-                .to_owned(),
+            banner: None,
             show_host_details: true,
         }
     }
@@ -40,8 +49,10 @@ impl Settings {
     /// Rejects control characters other than line breaks and tabs, because escape sequences
     /// in the banner would drive the terminal of every user who logs in.
     fn validate(&self) -> Result<()> {
-        let control = self
-            .banner
+        let Some(banner) = &self.banner else {
+            return Ok(());
+        };
+        let control = banner
             .chars()
             .find(|&ch| ch.is_control() && ch != '\n' && ch != '\t');
         if let Some(ch) = control {
@@ -65,7 +76,7 @@ impl ConfigurationModule for MotdModule {
     }
 
     fn description(&self) -> &str {
-        "Writes the login banner with the hostname and environment to /etc/motd"
+        "Writes the configured login banner with the hostname and environment to /etc/motd"
     }
 
     fn depends_on(&self) -> &[&str] {
@@ -76,9 +87,14 @@ impl ConfigurationModule for MotdModule {
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        let Some(banner) = &settings.banner else {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no banner in [modules.motd]",
+            ));
+        };
         let system = system_config::read(&ctx.resolve(system_config::SYSTEM_CONFIG)?)?;
 
-        let desired = motd_text(&settings, &system);
+        let desired = motd_text(banner, settings.show_host_details, &system);
         let path = ctx.resolve("/etc/motd")?;
         if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged("/etc/motd is already current"));
@@ -86,32 +102,42 @@ impl ConfigurationModule for MotdModule {
 
         write_atomic(&path, &desired, NEW_FILE_MODE)?;
         ctx.info("wrote /etc/motd");
-        Ok(Outcome::changed(format!(
-            "wrote /etc/motd for {} ({})",
-            system.hostname, system.environment
-        )))
+        Ok(Outcome::changed("wrote /etc/motd"))
     }
 }
 
 plugin_api::export_module!(MotdModule);
 
-/// Builds the text of `/etc/motd`: the banner without trailing blank lines, then the host
-/// details after one blank line when enabled.
-fn motd_text(settings: &Settings, system: &SystemConfig) -> String {
-    let mut text = settings.banner.trim_end().to_owned();
-    if settings.show_host_details {
+/// Builds the text of `/etc/motd`: the banner without trailing blank lines, then the known host
+/// details after one blank line when `show_host_details` is set.
+fn motd_text(banner: &str, show_host_details: bool, system: &SystemConfig) -> String {
+    let mut text = banner.trim_end().to_owned();
+    let details = if show_host_details {
+        host_details(system)
+    } else {
+        Vec::new()
+    };
+    if !details.is_empty() {
         if !text.is_empty() {
             text.push_str("\n\n");
         }
-        text.push_str(&format!(
-            "  Host:        {}\n  Environment: {}",
-            system.hostname, system.environment
-        ));
+        text.push_str(&details.join("\n"));
     }
     if !text.is_empty() {
         text.push('\n');
     }
     text
+}
+
+/// Returns one aligned line per value that `/etc/system_config` lists.
+fn host_details(system: &SystemConfig) -> Vec<String> {
+    [
+        ("Host:       ", &system.hostname),
+        ("Environment:", &system.environment),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.as_ref().map(|value| format!("  {label} {value}")))
+    .collect()
 }
 
 #[cfg(test)]
@@ -120,21 +146,21 @@ mod tests {
 
     fn system() -> SystemConfig {
         SystemConfig {
-            hostname: "web01".to_owned(),
-            environment: "production".to_owned(),
+            hostname: Some("web01".to_owned()),
+            environment: Some("production".to_owned()),
         }
     }
 
     fn settings(banner: &str, show_host_details: bool) -> Settings {
         Settings {
-            banner: banner.to_owned(),
+            banner: Some(banner.to_owned()),
             show_host_details,
         }
     }
 
     #[test]
     fn motd_puts_host_details_below_banner() {
-        let text = motd_text(&settings("Welcome.\n\n", true), &system());
+        let text = motd_text("Welcome.\n\n", true, &system());
 
         assert_eq!(
             text,
@@ -144,21 +170,48 @@ mod tests {
 
     #[test]
     fn motd_without_host_details_is_banner_only() {
-        let text = motd_text(&settings("Line one\nLine two", false), &system());
+        let text = motd_text("Line one\nLine two", false, &system());
 
         assert_eq!(text, "Line one\nLine two\n");
     }
 
     #[test]
     fn motd_with_empty_banner_lists_details_only() {
-        let text = motd_text(&settings("", true), &system());
+        let text = motd_text("", true, &system());
 
         assert_eq!(text, "  Host:        web01\n  Environment: production\n");
     }
 
     #[test]
+    fn motd_leaves_out_unknown_details() {
+        let system = SystemConfig {
+            hostname: Some("web01".to_owned()),
+            environment: None,
+        };
+
+        let text = motd_text("Welcome.", true, &system);
+
+        assert_eq!(text, "Welcome.\n\n  Host:        web01\n");
+    }
+
+    #[test]
+    fn motd_without_known_details_is_banner_only() {
+        let text = motd_text("Welcome.", true, &SystemConfig::default());
+
+        assert_eq!(text, "Welcome.\n");
+    }
+
+    #[test]
     fn motd_with_nothing_is_empty() {
-        assert_eq!(motd_text(&settings("  \n", false), &system()), "");
+        assert_eq!(motd_text("  \n", false, &system()), "");
+    }
+
+    #[test]
+    fn default_settings_configure_nothing() {
+        let settings: Settings = toml::from_str("").unwrap();
+
+        settings.validate().unwrap();
+        assert_eq!(settings.banner, None);
     }
 
     #[test]

@@ -1,8 +1,20 @@
 //! The `nss-cache` module: a snapshot of `/etc/passwd` and `/etc/group` sorted by numeric id.
 //!
-//! It owns the cache file (`/var/cache/configurator/nss.db` by default) and rebuilds it from
-//! both account files by running `sort` from coreutils over each of them. The file is
-//! replaced only when the new snapshot differs from the one in place.
+//! # Settings
+//!
+//! - `cache_path`: the cache file, such as `/var/cache/configurator/nss.db`. Unset by default,
+//!   and then the module writes nothing and reports `unchanged`. The path must lie under
+//!   `/var/cache/`, so that the cache can never replace a file under `/etc` or the host's lock
+//!   directory. After following symlinks under the run's root, it must still lie under
+//!   `/var/cache/` and must not be `/etc/passwd` or `/etc/group`. Either mistake is an error
+//!   naming the path.
+//!
+//! # Files
+//!
+//! It owns the cache file and rebuilds it from both account files by running `sort` from
+//! coreutils over each of them. An account file that is not a regular file, such as a FIFO
+//! or a symlink to a device, is an error, because `sort` would block on it or never finish.
+//! The cache is replaced only when the new snapshot differs from the one in place.
 //!
 //! # Why it runs sequentially
 //!
@@ -24,8 +36,9 @@
 //! Read [`NssCacheModule::configure`] first.
 
 use std::ffi::OsStr;
+use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use plugin_api::anyhow::{Context as _, Result, bail};
@@ -40,36 +53,86 @@ const SORT_PROGRAM: &str = "sort";
 /// cache contains nothing that `/etc/passwd` and `/etc/group` do not already show every user.
 const NEW_FILE_MODE: u32 = 0o644;
 
+/// The directory the cache file must lie under.
+const CACHE_DIR: &str = "/var/cache";
+
+/// The account files the cache is built from, in the order of its sections.
+const INPUT_FILES: [&str; 2] = ["/etc/passwd", "/etc/group"];
+
 /// Settings from `[modules.nss-cache]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Settings {
-    /// System path of the cache file.
-    cache_path: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            cache_path: "/var/cache/configurator/nss.db".to_owned(),
-        }
-    }
+    /// System path of the cache file. `None` writes no cache.
+    cache_path: Option<String>,
 }
 
 impl Settings {
     fn validate(&self) -> Result<()> {
-        let valid = self.cache_path.starts_with('/')
-            && !self.cache_path.ends_with('/')
-            && !self.cache_path.chars().any(char::is_control);
-        if !valid {
-            bail!(
-                "invalid `cache_path` in [modules.nss-cache]: expected an absolute file path \
-                 such as `/var/cache/configurator/nss.db`, found `{}`",
-                self.cache_path.escape_debug()
-            );
+        match &self.cache_path {
+            Some(cache_path) => validate_cache_path(cache_path),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Checks the form of a configured cache path: a file below [`CACHE_DIR`], without empty, `.`
+/// or `..` components and without control characters.
+fn validate_cache_path(cache_path: &str) -> Result<()> {
+    let below_cache_dir = cache_path
+        .strip_prefix(CACHE_DIR)
+        .and_then(|rest| rest.strip_prefix('/'));
+    let valid = below_cache_dir.is_some_and(|rest| {
+        rest.split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+    }) && !cache_path.chars().any(char::is_control);
+    if !valid {
+        bail!(
+            "invalid `cache_path` in [modules.nss-cache]: expected a file path under \
+             {CACHE_DIR}/ such as `/var/cache/configurator/nss.db`, found `{}`",
+            cache_path.escape_debug()
+        );
+    }
+    Ok(())
+}
+
+/// Resolves the cache path under the run's root and rejects it when symlinks make it an input
+/// file or take it out of [`CACHE_DIR`].
+fn resolve_cache_path(ctx: &Context, cache_path: &str) -> Result<PathBuf> {
+    let resolved = ctx.resolve(cache_path)?;
+    let mut inputs = Vec::new();
+    for input in INPUT_FILES {
+        inputs.push((input, ctx.resolve(input)?));
+    }
+    check_resolved_cache_path(cache_path, &resolved, &inputs, &ctx.resolve(CACHE_DIR)?)?;
+    Ok(resolved)
+}
+
+/// Fails when `resolved`, the resolved form of `cache_path`, is one of the resolved `inputs`
+/// (pairs of system path and resolved path) or lies outside `cache_dir`, the resolved
+/// [`CACHE_DIR`].
+fn check_resolved_cache_path(
+    cache_path: &str,
+    resolved: &Path,
+    inputs: &[(&str, PathBuf)],
+    cache_dir: &Path,
+) -> Result<()> {
+    if let Some((input, _)) = inputs.iter().find(|(_, input)| input == resolved) {
+        bail!(
+            "invalid `cache_path` in [modules.nss-cache]: {cache_path} resolves to {}, which is \
+             the input file {input}; choose a file of its own under {CACHE_DIR}/",
+            resolved.display()
+        );
+    }
+    if !resolved.starts_with(cache_dir) || resolved == cache_dir {
+        bail!(
+            "invalid `cache_path` in [modules.nss-cache]: {cache_path} resolves to {}, outside \
+             {}; remove the symlink that leads out of {CACHE_DIR}/",
+            resolved.display(),
+            cache_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The `nss-cache` module.
@@ -99,24 +162,29 @@ impl ConfigurationModule for NssCacheModule {
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        let Some(cache_path) = &settings.cache_path else {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no cache_path in [modules.nss-cache]",
+            ));
+        };
+        resolve_cache_path(ctx, cache_path)?;
 
-        let passwd = sorted_entries(ctx, "/etc/passwd")?;
-        let group = sorted_entries(ctx, "/etc/group")?;
+        let [passwd_path, group_path] = INPUT_FILES;
+        let passwd = sorted_entries(ctx, passwd_path)?;
+        let group = sorted_entries(ctx, group_path)?;
         let desired = cache_text(&passwd, &group);
 
-        let lock = ctx.file_lock(&settings.cache_path)?;
+        let lock = ctx.file_lock(cache_path)?;
         if read_to_string_if_exists(lock.path())?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged(format!(
-                "{} already matches /etc/passwd and /etc/group",
-                settings.cache_path
+                "{cache_path} already matches /etc/passwd and /etc/group"
             )));
         }
 
         write_atomic(lock.path(), &desired, NEW_FILE_MODE)?;
-        ctx.info(format_args!("wrote {}", settings.cache_path));
+        ctx.info(format_args!("wrote {cache_path}"));
         Ok(Outcome::changed(format!(
-            "wrote {} with {} users and {} groups",
-            settings.cache_path,
+            "wrote {cache_path} with {} users and {} groups",
             passwd.lines().count(),
             group.lines().count()
         )))
@@ -129,10 +197,7 @@ plugin_api::export_module!(NssCacheModule);
 /// the file does not exist.
 fn sorted_entries(ctx: &Context, system_path: &str) -> Result<String> {
     let path = ctx.resolve(system_path)?;
-    if !path
-        .try_exists()
-        .with_context(|| format!("cannot access {}", path.display()))?
-    {
+    if !is_existing_regular_file(&path)? {
         ctx.warn(format_args!(
             "{system_path} does not exist; its section of the cache is empty"
         ));
@@ -140,6 +205,18 @@ fn sorted_entries(ctx: &Context, system_path: &str) -> Result<String> {
     }
     let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), &path)?;
     Ok(entry_lines(&sorted))
+}
+
+/// Returns whether `path` exists, and fails when it exists but is not a regular file after
+/// following symlinks, the check that `plugin_api::fs::read_to_string_if_exists` makes, because
+/// `sort` would block on a FIFO and never finish reading a device such as `/dev/zero`.
+fn is_existing_regular_file(path: &Path) -> Result<bool> {
+    match fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(true),
+        Ok(_) => bail!("cannot read {}: it is not a regular file", path.display()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("failed to inspect {}", path.display())),
+    }
 }
 
 /// Runs `program` as POSIX `sort` over the colon-separated file at `path`, ordering lines by
@@ -295,14 +372,131 @@ mod tests {
     }
 
     #[test]
-    fn settings_reject_relative_cache_path() {
-        let settings: Settings = toml::from_str("cache_path = \"nss.db\"").unwrap();
-
-        assert!(settings.validate().is_err());
+    fn cache_path_accepts_files_under_var_cache() {
+        for cache_path in ["/var/cache/configurator/nss.db", "/var/cache/nss.db"] {
+            assert!(validate_cache_path(cache_path).is_ok(), "{cache_path}");
+        }
     }
 
     #[test]
-    fn default_settings_are_valid() {
-        Settings::default().validate().unwrap();
+    fn cache_path_rejects_paths_outside_var_cache() {
+        for cache_path in [
+            "nss.db",
+            "/etc/passwd",
+            "/etc/group",
+            "/run/configurator/locks/nss.db",
+            "/var/cache",
+            "/var/cache/",
+            "/var/cachex/nss.db",
+            "/var/cache/../../etc/passwd",
+            "/var/cache/./nss.db",
+            "/var/cache//nss.db",
+            "/var/cache/configurator/",
+            "/var/cache/nss\n.db",
+        ] {
+            assert!(validate_cache_path(cache_path).is_err(), "{cache_path:?}");
+        }
+    }
+
+    #[test]
+    fn cache_path_error_names_the_path_and_rule() {
+        let error = validate_cache_path("/etc/passwd").unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "invalid `cache_path` in [modules.nss-cache]: expected a file path under \
+             /var/cache/ such as `/var/cache/configurator/nss.db`, found `/etc/passwd`"
+        );
+    }
+
+    fn resolved_inputs() -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("/etc/passwd", PathBuf::from("/root/etc/passwd")),
+            ("/etc/group", PathBuf::from("/root/etc/group")),
+        ]
+    }
+
+    #[test]
+    fn resolved_cache_path_under_cache_dir_is_accepted() {
+        check_resolved_cache_path(
+            "/var/cache/configurator/nss.db",
+            Path::new("/root/var/cache/configurator/nss.db"),
+            &resolved_inputs(),
+            Path::new("/root/var/cache"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn resolved_cache_path_rejects_input_file() {
+        let error = check_resolved_cache_path(
+            "/var/cache/nss.db",
+            Path::new("/root/etc/passwd"),
+            &resolved_inputs(),
+            Path::new("/root/var/cache"),
+        )
+        .unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "invalid `cache_path` in [modules.nss-cache]: /var/cache/nss.db resolves to \
+             /root/etc/passwd, which is the input file /etc/passwd; choose a file of its own \
+             under /var/cache/"
+        );
+    }
+
+    #[test]
+    fn resolved_cache_path_rejects_path_outside_cache_dir() {
+        let error = check_resolved_cache_path(
+            "/var/cache/configurator/nss.db",
+            Path::new("/root/etc/nss.db"),
+            &resolved_inputs(),
+            Path::new("/root/var/cache"),
+        )
+        .unwrap_err();
+
+        assert!(
+            error
+                .to_string()
+                .contains("/var/cache/configurator/nss.db resolves to /root/etc/nss.db, outside"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn regular_file_check_accepts_file_and_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+
+        assert!(!is_existing_regular_file(&path).unwrap());
+        fs::write(&path, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+        assert!(is_existing_regular_file(&path).unwrap());
+    }
+
+    #[test]
+    fn regular_file_check_rejects_fifo_and_device_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("passwd");
+        let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success(), "mkfifo failed");
+        let device_link = dir.path().join("group");
+        std::os::unix::fs::symlink("/dev/zero", &device_link).unwrap();
+
+        for path in [fifo, device_link] {
+            let error = is_existing_regular_file(&path).unwrap_err();
+
+            assert_eq!(
+                error.to_string(),
+                format!("cannot read {}: it is not a regular file", path.display())
+            );
+        }
+    }
+
+    #[test]
+    fn default_settings_configure_nothing() {
+        let settings = Settings::default();
+
+        settings.validate().unwrap();
+        assert_eq!(settings.cache_path, None);
     }
 }

@@ -1,11 +1,32 @@
-//! The `sshd` module: an OpenSSH server hardening drop-in and the groups it admits.
+//! The `sshd` module: an OpenSSH server drop-in and the groups it admits.
 //!
-//! It owns `/etc/ssh/sshd_config.d/50-configurator.conf` whole and replaces it atomically. It
-//! also makes sure every `AllowGroups` group exists in `/etc/group`, so that the drop-in never
-//! names a missing group. The `groups` module edits `/etc/group` in the same batch, so that
-//! edit happens under `Context::file_lock("/etc/group")`. The lock serializes the two
-//! read-modify-write cycles, so each one reads the groups the other created before it picks
-//! a free gid.
+//! # Settings
+//!
+//! Every key of `[modules.sshd]` is optional, and a key left out writes no directive, so sshd
+//! keeps its own default or whatever the main `sshd_config` sets:
+//!
+//! - `permit_root_login`: `yes`, `no`, `prohibit-password` or `forced-commands-only`, written
+//!   as `PermitRootLogin`. Unset by default.
+//! - `password_authentication`: `true` or `false`, written as `PasswordAuthentication`. Unset
+//!   by default.
+//! - `allow_groups`: group names written as one `AllowGroups` line. Unset or empty by default,
+//!   and then no `AllowGroups` line is written and no group is created.
+//!
+//! With none of them set the module touches no file and reports `unchanged`, so a drop-in
+//! from an earlier run stays as it is.
+//!
+//! # Files
+//!
+//! It owns `/etc/ssh/sshd_config.d/50-configurator.conf` whole and replaces it atomically.
+//!
+//! The `groups` module owns the groups in `/etc/group`, and this module lists it in
+//! `depends_on`, so a group that `groups` creates with a fixed gid always exists before this
+//! module looks. Only an `AllowGroups` group that is still missing then is created here, with
+//! the lowest free gid from 1000, so that the drop-in never names a missing group.
+//!
+//! The `users` module runs in the same batch and edits membership lines of `/etc/group`. So
+//! whenever `allow_groups` is set, this module reads `/etc/group` and adds any missing group
+//! line under `Context::file_lock("/etc/group")`, which `users` takes for its edits too.
 //!
 //! The module does not reload or test-run sshd.
 //!
@@ -27,27 +48,17 @@ const DROP_IN: &str = "/etc/ssh/sshd_config.d/50-configurator.conf";
 /// Mode of a newly created file. Existing files keep theirs.
 const NEW_FILE_MODE: u32 = 0o644;
 
-/// Settings from `[modules.sshd]`.
-#[derive(Debug, Deserialize)]
+/// Settings from `[modules.sshd]`. A key left out writes no directive.
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     /// The `PermitRootLogin` value.
-    permit_root_login: PermitRootLogin,
+    permit_root_login: Option<PermitRootLogin>,
     /// Whether sshd accepts password logins (`PasswordAuthentication`).
-    password_authentication: bool,
+    password_authentication: Option<bool>,
     /// Groups whose members may log in (`AllowGroups`). An empty list writes no `AllowGroups`
     /// line, which admits every user.
     allow_groups: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            permit_root_login: PermitRootLogin::No,
-            password_authentication: false,
-            allow_groups: vec!["ssh-users".to_owned()],
-        }
-    }
 }
 
 impl Settings {
@@ -63,6 +74,12 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.permit_root_login.is_none()
+            && self.password_authentication.is_none()
+            && self.allow_groups.is_empty()
     }
 }
 
@@ -97,7 +114,13 @@ impl ConfigurationModule for SshdModule {
     }
 
     fn description(&self) -> &str {
-        "Writes an sshd hardening drop-in and creates its AllowGroups groups"
+        "Writes the configured sshd directives to a drop-in and creates missing AllowGroups groups"
+    }
+
+    /// `groups` creates the groups it is configured with, so this module creates only the
+    /// `AllowGroups` groups still missing after it ran.
+    fn depends_on(&self) -> &[&str] {
+        &["groups"]
     }
 
     /// Creates the missing groups first, so that the drop-in never names a missing group,
@@ -105,6 +128,12 @@ impl ConfigurationModule for SshdModule {
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        if settings.is_empty() {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no permit_root_login, password_authentication or \
+                 allow_groups in [modules.sshd]",
+            ));
+        }
 
         let mut changes = ensure_groups(ctx, &settings.allow_groups)?;
 
@@ -128,7 +157,9 @@ impl ConfigurationModule for SshdModule {
 
 plugin_api::export_module!(SshdModule);
 
-/// Creates the missing groups in `/etc/group` under its lock and describes each creation.
+/// Creates the `AllowGroups` groups still missing in `/etc/group` under its lock, and
+/// describes each creation. The lock is taken before the read, because only the read shows
+/// whether a line is missing, and a write must not drop an edit that `users` made since.
 fn ensure_groups(ctx: &Context, groups: &[String]) -> Result<Vec<String>> {
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -168,19 +199,17 @@ fn updated_group_file(current: &str, desired: &[String]) -> Result<(String, Vec<
     Ok((file.render(), changes))
 }
 
-/// Builds the drop-in's text.
+/// Builds the drop-in's text: a header, then one line per configured directive.
 fn drop_in_text(settings: &Settings) -> String {
-    let mut text = format!(
-        "# Managed by Configurator (module sshd). Local changes are overwritten.\n\
-         PermitRootLogin {}\n\
-         PasswordAuthentication {}\n",
-        settings.permit_root_login.as_str(),
-        if settings.password_authentication {
-            "yes"
-        } else {
-            "no"
-        },
-    );
+    let mut text =
+        String::from("# Managed by Configurator (module sshd). Local changes are overwritten.\n");
+    if let Some(permit_root_login) = settings.permit_root_login {
+        text.push_str(&format!("PermitRootLogin {}\n", permit_root_login.as_str()));
+    }
+    if let Some(password_authentication) = settings.password_authentication {
+        let value = if password_authentication { "yes" } else { "no" };
+        text.push_str(&format!("PasswordAuthentication {value}\n"));
+    }
     if !settings.allow_groups.is_empty() {
         text.push_str(&format!(
             "AllowGroups {}\n",
@@ -199,16 +228,31 @@ mod tests {
     }
 
     #[test]
-    fn default_drop_in_disables_root_and_passwords() {
-        let text = drop_in_text(&Settings::default());
+    fn default_settings_configure_nothing() {
+        let settings: Settings = toml::from_str("").unwrap();
+
+        settings.validate().unwrap();
+        assert!(settings.is_empty());
+    }
+
+    #[test]
+    fn drop_in_lists_only_configured_directives() {
+        let settings: Settings = toml::from_str("password_authentication = false").unwrap();
+
+        let text = drop_in_text(&settings);
 
         assert_eq!(
             text,
             "# Managed by Configurator (module sshd). Local changes are overwritten.\n\
-             PermitRootLogin no\n\
-             PasswordAuthentication no\n\
-             AllowGroups ssh-users\n"
+             PasswordAuthentication no\n"
         );
+    }
+
+    #[test]
+    fn empty_allow_groups_configure_nothing() {
+        let settings: Settings = toml::from_str("allow_groups = []").unwrap();
+
+        assert!(settings.is_empty());
     }
 
     #[test]
@@ -232,7 +276,7 @@ mod tests {
 
     #[test]
     fn drop_in_without_allow_groups() {
-        let settings: Settings = toml::from_str("allow_groups = []").unwrap();
+        let settings: Settings = toml::from_str("permit_root_login = \"no\"").unwrap();
 
         assert!(!drop_in_text(&settings).contains("AllowGroups"));
     }

@@ -1,8 +1,18 @@
 //! The `sysctl` module: kernel parameters in `/etc/sysctl.d/90-configurator.conf`.
 //!
-//! It owns that file whole and replaces it atomically, one `key = value` line per parameter in
-//! key order. It only writes the file: the values take effect at the next boot or the next
-//! `sysctl --system`, and the running kernel is never touched.
+//! # Settings
+//!
+//! - `parameters`: a table of parameter name to value, such as `"vm.swappiness" = 10`. Unset
+//!   by default, and then the module leaves the file as it is and reports `unchanged`. An
+//!   empty table writes a file without parameters, which removes the ones an earlier run
+//!   wrote.
+//!
+//! # Files
+//!
+//! Once `parameters` is set, it owns that file whole and replaces it atomically, one
+//! `key = value` line per parameter in key order. It only writes the file: the values take
+//! effect at the next boot or the next `sysctl --system`, and the running kernel is never
+//! touched.
 //!
 //! Read [`SysctlModule::configure`] first.
 
@@ -26,13 +36,13 @@ const NEW_FILE_MODE: u32 = 0o644;
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     /// Parameter name to value, such as `"vm.swappiness" = 10`. Names with dots need quotes
-    /// in TOML.
-    parameters: BTreeMap<String, SysctlValue>,
+    /// in TOML. `None` leaves the file as it is.
+    parameters: Option<BTreeMap<String, SysctlValue>>,
 }
 
 impl Settings {
     fn validate(&self) -> Result<()> {
-        for (key, value) in &self.parameters {
+        for (key, value) in self.parameters.iter().flatten() {
             validate_key(key).context("invalid [modules.sysctl.parameters]")?;
             value.validate().with_context(|| {
                 format!("invalid value for `{key}` in [modules.sysctl.parameters]")
@@ -146,13 +156,18 @@ impl ConfigurationModule for SysctlModule {
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        let Some(parameters) = &settings.parameters else {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no [modules.sysctl.parameters] table",
+            ));
+        };
 
-        let desired = conf_text(&settings.parameters);
+        let desired = conf_text(parameters);
         let path = ctx.resolve(CONF_FILE)?;
         if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged(format!(
                 "{CONF_FILE} already sets {} parameters",
-                settings.parameters.len()
+                parameters.len()
             )));
         }
 
@@ -160,7 +175,7 @@ impl ConfigurationModule for SysctlModule {
         ctx.info(format_args!("wrote {CONF_FILE}"));
         Ok(Outcome::changed(format!(
             "wrote {CONF_FILE} with {} parameters",
-            settings.parameters.len()
+            parameters.len()
         )))
     }
 }
@@ -194,7 +209,7 @@ mod tests {
              \"kernel.kptr_restrict\" = 2\n",
         );
 
-        let text = conf_text(&settings.parameters);
+        let text = conf_text(settings.parameters.as_ref().unwrap());
 
         assert_eq!(
             text,
@@ -217,7 +232,10 @@ mod tests {
     fn conf_trims_spaces_around_text_values() {
         let settings = settings("[parameters]\n\"kernel.domainname\" = \"  example.com \"\n");
 
-        assert!(conf_text(&settings.parameters).ends_with("kernel.domainname = example.com\n"));
+        assert!(
+            conf_text(settings.parameters.as_ref().unwrap())
+                .ends_with("kernel.domainname = example.com\n")
+        );
     }
 
     #[test]
@@ -271,6 +289,19 @@ mod tests {
         ] {
             assert!(validate_key(key).is_err(), "{key:?}");
         }
+    }
+
+    #[test]
+    fn default_settings_configure_nothing() {
+        let settings = settings("");
+
+        settings.validate().unwrap();
+        assert_eq!(settings.parameters, None);
+    }
+
+    #[test]
+    fn empty_parameters_table_is_configured() {
+        assert_eq!(settings("[parameters]").parameters, Some(BTreeMap::new()));
     }
 
     #[test]

@@ -1,10 +1,30 @@
 //! The `system` module: the machine's hostname, timezone and environment name.
 //!
+//! # Settings
+//!
+//! Every key of `[modules.system]` is optional, and a key left out leaves its value as it is:
+//!
+//! - `hostname`: an RFC 1123 host name written to `/etc/hostname`. Unset by default, and then
+//!   `/etc/hostname` is not touched.
+//! - `timezone`: a tz database name such as `Europe/Berlin` written to `/etc/timezone`. Unset by
+//!   default, and then `/etc/timezone` is not touched.
+//! - `environment`: the deployment environment's name, such as `staging`, recorded only in
+//!   `/etc/system_config`. Unset by default.
+//!
+//! With none of them set the module writes nothing and reports `unchanged`.
+//!
+//! # Files
+//!
 //! It owns three whole files: `/etc/hostname`, `/etc/timezone` and `/etc/system_config`. The
 //! last one is `key=value` lines (`hostname`, `timezone`, `environment`) that other modules
-//! read after declaring `system` in their `depends_on`. No other module writes these files, so
-//! the module replaces them atomically without taking a lock. It does not apply the hostname
-//! to the running kernel or link `/etc/localtime`.
+//! read after declaring `system` in their `depends_on`. When at least one key is set, the module
+//! writes it with every value available: the configured value, else for `hostname` and
+//! `timezone` the current one from `/etc/hostname` or `/etc/timezone` when that file exists.
+//! A value with neither source is left out. With nothing set, a `/etc/system_config` from an
+//! earlier run stays as it is.
+//!
+//! No other module writes these files, so the module replaces them atomically without taking a
+//! lock. It does not apply the hostname to the running kernel or link `/etc/localtime`.
 //!
 //! Read [`SystemModule::configure`] first.
 
@@ -22,34 +42,58 @@ const MAX_HOSTNAME_LEN: usize = 253;
 /// Maximum length in bytes of a label between dots in a hostname.
 const MAX_LABEL_LEN: usize = 63;
 
-/// Settings from `[modules.system]`.
-#[derive(Debug, Deserialize)]
+/// Settings from `[modules.system]`. A key left out (`None`) leaves its value as it is.
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     /// Hostname written to `/etc/hostname`.
-    hostname: String,
+    hostname: Option<String>,
     /// Timezone name from the tz database, such as `Europe/Berlin`.
-    timezone: String,
+    timezone: Option<String>,
     /// Name of the deployment environment, such as `staging`.
-    environment: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            hostname: "localhost".to_owned(),
-            timezone: "Etc/UTC".to_owned(),
-            environment: "development".to_owned(),
-        }
-    }
+    environment: Option<String>,
 }
 
 impl Settings {
     fn validate(&self) -> Result<()> {
-        validate_hostname(&self.hostname)?;
-        validate_timezone(&self.timezone)?;
-        validate_environment(&self.environment)
+        if let Some(hostname) = &self.hostname {
+            validate_hostname(hostname)?;
+        }
+        if let Some(timezone) = &self.timezone {
+            validate_timezone(timezone)?;
+        }
+        if let Some(environment) = &self.environment {
+            validate_environment(environment)?;
+        }
+        Ok(())
     }
+
+    fn is_empty(&self) -> bool {
+        self.hostname.is_none() && self.timezone.is_none() && self.environment.is_none()
+    }
+
+    /// Describes the configured values for an outcome message, such as `hostname web01,
+    /// environment staging`.
+    fn describe(&self) -> String {
+        [
+            ("hostname", &self.hostname),
+            ("timezone", &self.timezone),
+            ("environment", &self.environment),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_ref().map(|value| format!("{key} {value}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// The values recorded in `/etc/system_config`, each `None` when neither the settings nor the
+/// current files give it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct KnownValues {
+    hostname: Option<String>,
+    timezone: Option<String>,
+    environment: Option<String>,
 }
 
 /// The `system` module.
@@ -62,19 +106,38 @@ impl ConfigurationModule for SystemModule {
     }
 
     fn description(&self) -> &str {
-        "Sets the hostname, timezone and environment name in /etc"
+        "Sets the configured hostname, timezone and environment name in /etc"
     }
 
-    /// Writes each of the three files whose content differs from the settings.
+    /// Writes `/etc/hostname` and `/etc/timezone` for the configured keys, then
+    /// `/etc/system_config` with every value available, each only when its content differs.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
+        if settings.is_empty() {
+            return Ok(Outcome::unchanged(
+                "nothing configured: no hostname, timezone or environment in [modules.system]",
+            ));
+        }
 
-        let desired = [
-            ("/etc/hostname", format!("{}\n", settings.hostname)),
-            ("/etc/timezone", format!("{}\n", settings.timezone)),
-            ("/etc/system_config", system_config_text(&settings)),
-        ];
+        let known = KnownValues {
+            hostname: configured_or_current(ctx, &settings.hostname, "/etc/hostname", |value| {
+                validate_hostname(value)
+            })?,
+            timezone: configured_or_current(ctx, &settings.timezone, "/etc/timezone", |value| {
+                validate_timezone(value)
+            })?,
+            environment: settings.environment.clone(),
+        };
+
+        let mut desired = Vec::new();
+        if let Some(hostname) = &settings.hostname {
+            desired.push(("/etc/hostname", format!("{hostname}\n")));
+        }
+        if let Some(timezone) = &settings.timezone {
+            desired.push(("/etc/timezone", format!("{timezone}\n")));
+        }
+        desired.push(("/etc/system_config", system_config_text(&known)));
 
         let mut written = Vec::new();
         for (system_path, contents) in desired {
@@ -90,8 +153,8 @@ impl ConfigurationModule for SystemModule {
 
         if written.is_empty() {
             Ok(Outcome::unchanged(format!(
-                "hostname {}, timezone {} and environment {} already set",
-                settings.hostname, settings.timezone, settings.environment
+                "{} already set",
+                settings.describe()
             )))
         } else {
             Ok(Outcome::changed(format!("wrote {}", written.join(", "))))
@@ -101,15 +164,56 @@ impl ConfigurationModule for SystemModule {
 
 plugin_api::export_module!(SystemModule);
 
-/// Builds the text of `/etc/system_config`.
-fn system_config_text(settings: &Settings) -> String {
-    format!(
-        "# Written by the Configurator module `system`; other modules read it.\n\
-         hostname={}\n\
-         timezone={}\n\
-         environment={}\n",
-        settings.hostname, settings.timezone, settings.environment
-    )
+/// Returns the configured value, else the current value from the file at `system_path`. A
+/// current value that fails `validate` is left out with a warning, so that a hand-edited file
+/// never reaches `/etc/system_config` in a form its readers reject.
+fn configured_or_current(
+    ctx: &Context,
+    configured: &Option<String>,
+    system_path: &str,
+    validate: impl Fn(&str) -> Result<()>,
+) -> Result<Option<String>> {
+    if configured.is_some() {
+        return Ok(configured.clone());
+    }
+    let Some(text) = read_to_string_if_exists(&ctx.resolve(system_path)?)? else {
+        return Ok(None);
+    };
+    let Some(current) = first_value_line(&text) else {
+        return Ok(None);
+    };
+    if let Err(error) = validate(current) {
+        ctx.warn(format_args!(
+            "{system_path}: {error}; leaving it out of /etc/system_config"
+        ));
+        return Ok(None);
+    }
+    Ok(Some(current.to_owned()))
+}
+
+/// Returns the first line that is neither blank nor a `#` comment, trimmed. `/etc/hostname`
+/// (see hostname(5)) and `/etc/timezone` hold one value on such a line.
+fn first_value_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+}
+
+/// Builds the text of `/etc/system_config`: a header, then one `key=value` line per known
+/// value.
+fn system_config_text(known: &KnownValues) -> String {
+    let mut text =
+        String::from("# Written by the Configurator module `system`; other modules read it.\n");
+    for (key, value) in [
+        ("hostname", &known.hostname),
+        ("timezone", &known.timezone),
+        ("environment", &known.environment),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    text
 }
 
 /// Checks a hostname against RFC 1123: dot-separated labels of ASCII letters, digits and
@@ -178,17 +282,17 @@ fn validate_environment(environment: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn settings(hostname: &str, timezone: &str, environment: &str) -> Settings {
-        Settings {
-            hostname: hostname.to_owned(),
-            timezone: timezone.to_owned(),
-            environment: environment.to_owned(),
+    fn known(hostname: &str, timezone: &str, environment: &str) -> KnownValues {
+        KnownValues {
+            hostname: Some(hostname.to_owned()),
+            timezone: Some(timezone.to_owned()),
+            environment: Some(environment.to_owned()),
         }
     }
 
     #[test]
     fn system_config_lists_all_three_keys() {
-        let text = system_config_text(&settings("web01", "Europe/Berlin", "production"));
+        let text = system_config_text(&known("web01", "Europe/Berlin", "production"));
 
         let lines: Vec<_> = text.lines().filter(|line| !line.starts_with('#')).collect();
         assert_eq!(
@@ -202,8 +306,51 @@ mod tests {
     }
 
     #[test]
-    fn default_settings_are_valid() {
-        Settings::default().validate().unwrap();
+    fn system_config_leaves_out_unknown_values() {
+        let values = KnownValues {
+            environment: Some("staging".to_owned()),
+            ..KnownValues::default()
+        };
+
+        let text = system_config_text(&values);
+
+        let lines: Vec<_> = text.lines().filter(|line| !line.starts_with('#')).collect();
+        assert_eq!(lines, ["environment=staging"]);
+    }
+
+    #[test]
+    fn system_config_is_read_back_by_its_readers() {
+        let text = system_config_text(&known("web01", "Etc/UTC", "staging"));
+
+        let parsed = configurator_etc_files::system_config::parse(&text).unwrap();
+
+        assert_eq!(parsed.hostname.as_deref(), Some("web01"));
+        assert_eq!(parsed.environment.as_deref(), Some("staging"));
+    }
+
+    #[test]
+    fn default_settings_configure_nothing() {
+        let settings = Settings::default();
+
+        settings.validate().unwrap();
+        assert!(settings.is_empty());
+    }
+
+    #[test]
+    fn first_value_line_skips_comments_and_blank_lines() {
+        assert_eq!(
+            first_value_line("# set by the installer\n\n  debian  \nother\n"),
+            Some("debian")
+        );
+        assert_eq!(first_value_line("# only a comment\n\n"), None);
+        assert_eq!(first_value_line(""), None);
+    }
+
+    #[test]
+    fn describe_lists_configured_values_only() {
+        let settings = toml_settings("hostname = \"web01\"\nenvironment = \"staging\"").unwrap();
+
+        assert_eq!(settings.describe(), "hostname web01, environment staging");
     }
 
     #[test]
@@ -281,12 +428,12 @@ mod tests {
     }
 
     #[test]
-    fn settings_fill_missing_keys_with_defaults() {
+    fn settings_leave_missing_keys_unset() {
         let settings = toml_settings("hostname = \"web01\"").unwrap();
 
-        assert_eq!(settings.hostname, "web01");
-        assert_eq!(settings.timezone, "Etc/UTC");
-        assert_eq!(settings.environment, "development");
+        assert_eq!(settings.hostname.as_deref(), Some("web01"));
+        assert_eq!(settings.timezone, None);
+        assert_eq!(settings.environment, None);
     }
 
     /// Parses settings the way `Context::settings` does, with the TOML deserializer.

@@ -1,10 +1,31 @@
 //! The `users` module: local user accounts in `/etc/passwd` and their supplementary groups in
 //! `/etc/group`.
 //!
+//! # Settings
+//!
+//! `[modules.users]` lists the users to ensure as `[[modules.users.user]]` tables, none by
+//! default, and then the module touches no file and reports `unchanged`. In each table only
+//! `name` is required. The other keys apply to a new user, and to an existing user only when
+//! they are set:
+//!
+//! - `uid`: the uid of a new user, by default the lowest free uid from 1000. An existing user
+//!   whose uid differs is an error, never renumbered.
+//! - `primary_group`: the primary group's name, `users` for a new user by default.
+//! - `groups`: supplementary groups the user must belong to, none by default. Other
+//!   memberships are kept.
+//! - `comment`, `home`, `shell`: the passwd fields, for a new user by default empty,
+//!   `/home/NAME` and `/bin/bash`.
+//!
+//! # Files
+//!
 //! It creates missing users and enforces the fields the settings give for existing ones. It
 //! never removes a user or a group membership, and never changes an existing uid. Groups come
 //! from the `groups` module, so `groups` is in `depends_on`. Each file is edited under its own
 //! `Context::file_lock`, taken one at a time: first `/etc/passwd`, then `/etc/group`.
+//!
+//! The `sshd` module runs in the same batch and adds any missing `AllowGroups` group line to
+//! `/etc/group` under the same lock. This module edits only member lists there, and the lock
+//! keeps either module from writing back a file that misses the other's edit.
 //!
 //! NOTE: it writes no `/etc/shadow` entry and creates no home directory, so a new user cannot
 //! log in with a password until one is set by other means.
@@ -139,7 +160,9 @@ impl ConfigurationModule for UsersModule {
         let settings: Settings = ctx.settings()?;
         settings.validate()?;
         if settings.users.is_empty() {
-            return Ok(Outcome::unchanged("no users configured"));
+            return Ok(Outcome::unchanged(
+                "nothing configured: no [[modules.users.user]] tables",
+            ));
         }
 
         // Reading without the lock is safe: writers replace the file atomically, and the
