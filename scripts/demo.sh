@@ -15,6 +15,8 @@ target_dir=${CARGO_TARGET_DIR:-$repo/target}
 demo_dir=$target_dir/demo
 plugin_dir=$demo_dir/modules
 root=$demo_dir/root
+# The host's plugin scan cache goes to the sandbox too, not to ~/.cache or /var/cache.
+export XDG_CACHE_HOME=$demo_dir/cache
 
 fresh=false
 extra=()

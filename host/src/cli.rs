@@ -21,6 +21,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Format of the log lines on stderr: `text` for people, `json` for log shippers (one JSON
+    /// object per line, with a module's own messages carrying its name in the `module` field).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,6 +41,18 @@ pub enum Command {
     Graph(GraphArgs),
     /// List every plugin in the plugin directory with its metadata.
     List(ListArgs),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the completion script for a shell to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page of configurator, or of one command, in roff to stdout (view it with
+    /// `configurator man | man -l -`).
+    Man(ManArgs),
+    /// The plugin scanner: load the plugin files named on stdin and report on stdout. The host
+    /// runs this itself.
+    #[command(name = "__scan", hide = true)]
+    Scan,
 }
 
 /// Options that select the plugins and configuration.
@@ -54,6 +71,11 @@ pub struct Common {
     /// end.
     #[arg(long)]
     pub skip_broken: bool,
+
+    /// Load plugin files even when their owner or permissions would let another user replace
+    /// them; for development only (the configuration's `[trust] strict = false` does the same).
+    #[arg(long)]
+    pub insecure_plugins: bool,
 }
 
 /// Options that narrow the module set of `run`, `plan` and `graph`.
@@ -131,9 +153,31 @@ pub struct RunArgs {
     #[arg(long)]
     pub audit: bool,
 
+    /// Dry run: run the modules that support check mode without letting them write, and report
+    /// what they would change; skip the others. Nothing under the root changes.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print a unified diff of every file a module changed, or with --check would change,
+    /// after the recap; coloured when stdout is a terminal.
+    #[arg(long)]
+    pub diff: bool,
+
     /// Output format of the recap and the audit.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Write a JSON report of the run to FILE, replacing it atomically. It lists the plugins'
+    /// versions and SHA-256, the plan, and each module's status, times, thread, changed files
+    /// and lock waits. Its schema is docs/report-schema.json.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Draw the run as a timeline to FILE, replacing it atomically: an SVG image, or an HTML
+    /// page around it when FILE ends in .html. It has one row per worker thread, one bar per
+    /// module coloured by status, the batch boundaries and the critical path.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// The schedules of `run --schedule`.
@@ -197,6 +241,15 @@ pub struct ListArgs {
     pub format: Format,
 }
 
+/// Formats of the log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for people, coloured on a terminal.
+    Text,
+    /// One JSON object per event, with a timestamp, the level and the fields.
+    Json,
+}
+
 /// Output formats of `plan` and `list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -204,4 +257,43 @@ pub enum Format {
     Text,
     /// JSON for programs.
     Json,
+}
+
+/// The subcommands of `config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML: the file's settings and the defaults that
+    /// apply, each module's table with its `enabled` and `timeout`.
+    Show(ConfigShowArgs),
+}
+
+/// Options of `config show`.
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    /// Directory of plugin `.so` files, shown as `plugin_dir` [default: `plugin_dir` from the
+    /// configuration, else /usr/lib/configurator/modules].
+    #[arg(long, value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+
+    /// Configuration file [default: /etc/configurator/configurator.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for. Install it where the shell looks, for example
+    /// /usr/share/bash-completion/completions/configurator for bash.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Options of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print, such as `run` (page configurator-run) or `config show`
+    /// (page configurator-config-show); without it, the page of configurator itself.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

@@ -24,6 +24,9 @@ const ENABLED_KEY: &str = "enabled";
 /// The host-level key in a module's table that sets the module's timeout, in seconds.
 const TIMEOUT_KEY: &str = "timeout";
 
+/// The host-level key in a module's table that pins the version of the module's plugin file.
+const VERSION_KEY: &str = "version";
+
 /// Errors in reading or checking the configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +63,42 @@ pub enum ConfigError {
         module: String,
     },
 
+    /// A module's `version` pin is not a semver version.
+    #[error(
+        "invalid configuration file {}: `version` in [modules.{module}] must be a version such \
+         as \"1.2.0\"",
+        path.display()
+    )]
+    Version {
+        /// The configuration file.
+        path: PathBuf,
+        /// The module whose table is wrong.
+        module: String,
+    },
+
+    /// `scan_timeout` is not a positive number.
+    #[error(
+        "invalid configuration file {}: `scan_timeout` must be a positive number of seconds",
+        path.display()
+    )]
+    ScanTimeout {
+        /// The configuration file.
+        path: PathBuf,
+    },
+
+    /// A `[trust] sha256` pin is not a SHA-256 in hex.
+    #[error(
+        "invalid configuration file {}: the `[trust] sha256` pin of module `{module}` must be \
+         64 hexadecimal digits",
+        path.display()
+    )]
+    Sha256Pin {
+        /// The configuration file.
+        path: PathBuf,
+        /// The pinned module.
+        module: String,
+    },
+
     /// `lock_timeout` is not a positive number.
     #[error(
         "invalid configuration file {}: `lock_timeout` must be a positive number of seconds",
@@ -92,8 +131,40 @@ struct RawConfig {
     jobs: Option<NonZeroUsize>,
     lock_dir: Option<PathBuf>,
     lock_timeout: Option<f64>,
+    scan_cache: Option<PathBuf>,
+    scan_timeout: Option<f64>,
+    #[serde(default)]
+    trust: RawTrust,
     #[serde(default)]
     modules: BTreeMap<String, toml::Table>,
+}
+
+/// The `[trust]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    strict: Option<bool>,
+    #[serde(default)]
+    sha256: BTreeMap<String, String>,
+}
+
+/// The trust policy for plugin files, from the `[trust]` table.
+#[derive(Debug, Clone)]
+pub struct TrustConfig {
+    /// Whether plugin files and their directories must be owned by root or the user running
+    /// the host and not writable by group or others (`strict = true`, the default).
+    pub strict: bool,
+    /// The SHA-256 each pinned module's file must have, as lowercase hex, by module name.
+    pub sha256: BTreeMap<String, String>,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            strict: true,
+            sha256: BTreeMap::new(),
+        }
+    }
 }
 
 /// The checked configuration.
@@ -110,6 +181,12 @@ pub struct Config {
     pub lock_dir: Option<PathBuf>,
     /// How long a module's `file_lock` waits before it fails; `None` waits without a limit.
     pub lock_timeout: Option<Duration>,
+    /// The plugin scan cache file; `None` uses the default place.
+    pub scan_cache: Option<PathBuf>,
+    /// How long the plugin scanner may take to load one file; `None` uses the default.
+    pub scan_timeout: Option<Duration>,
+    /// The trust policy for plugin files.
+    pub trust: TrustConfig,
     /// Each module's table, without the host-level keys.
     pub modules: BTreeMap<String, ModuleConfig>,
 }
@@ -121,6 +198,8 @@ pub struct ModuleConfig {
     pub enabled: bool,
     /// How long the module may run before it is abandoned as timed out.
     pub timeout: Option<Duration>,
+    /// The only version of the module to load when several plugin files provide it.
+    pub version: Option<semver::Version>,
     /// The module's own settings.
     pub settings: toml::Table,
 }
@@ -172,11 +251,24 @@ impl Config {
                     module: name.clone(),
                 })?),
             };
+            let version = match settings.remove(VERSION_KEY) {
+                None => None,
+                Some(value) => Some(
+                    value
+                        .as_str()
+                        .and_then(|text| semver::Version::parse(text.trim()).ok())
+                        .ok_or_else(|| ConfigError::Version {
+                            path: path.to_owned(),
+                            module: name.clone(),
+                        })?,
+                ),
+            };
             modules.insert(
                 name,
                 ModuleConfig {
                     enabled,
                     timeout,
+                    version,
                     settings,
                 },
             );
@@ -192,12 +284,39 @@ impl Config {
                 )
             }
         };
+        let scan_timeout = match raw.scan_timeout {
+            None => None,
+            Some(seconds) => {
+                Some(
+                    positive_seconds(seconds).ok_or_else(|| ConfigError::ScanTimeout {
+                        path: path.to_owned(),
+                    })?,
+                )
+            }
+        };
+        let mut sha256 = BTreeMap::new();
+        for (module, pin) in raw.trust.sha256 {
+            let pin = pin.trim().to_ascii_lowercase();
+            if !crate::trust::is_sha256_hex(&pin) {
+                return Err(ConfigError::Sha256Pin {
+                    path: path.to_owned(),
+                    module,
+                });
+            }
+            sha256.insert(module, pin);
+        }
         Ok(Self {
             path: Some(path.to_owned()),
             plugin_dir: raw.plugin_dir,
             jobs: raw.jobs,
             lock_dir: raw.lock_dir,
             lock_timeout,
+            scan_cache: raw.scan_cache,
+            scan_timeout,
+            trust: TrustConfig {
+                strict: raw.trust.strict.unwrap_or(true),
+                sha256,
+            },
             modules,
         })
     }
@@ -212,6 +331,14 @@ impl Config {
         self.modules
             .iter()
             .filter_map(|(name, table)| Some((name.clone(), table.timeout?)))
+            .collect()
+    }
+
+    /// Returns the `version` pin of every module that sets one.
+    pub fn version_pins(&self) -> BTreeMap<String, semver::Version> {
+        self.modules
+            .iter()
+            .filter_map(|(name, table)| Some((name.clone(), table.version.clone()?)))
             .collect()
     }
 
@@ -351,6 +478,59 @@ mod tests {
             Config::default().plugin_dir(None),
             Path::new(DEFAULT_PLUGIN_DIR)
         );
+    }
+
+    #[test]
+    fn version_key_is_removed_from_settings() {
+        let config = parse("[modules.hosts]\nversion = \"1.2.0\"\nentries = []\n").unwrap();
+        let hosts = &config.modules["hosts"];
+        assert_eq!(hosts.version, Some(semver::Version::new(1, 2, 0)));
+        assert!(!hosts.settings.contains_key("version"));
+        assert_eq!(
+            config.version_pins(),
+            BTreeMap::from([("hosts".to_owned(), semver::Version::new(1, 2, 0))])
+        );
+    }
+
+    #[test]
+    fn invalid_version_pin_is_rejected() {
+        for value in ["\"1.2\"", "\"latest\"", "3"] {
+            let error = parse(&format!("[modules.motd]\nversion = {value}\n")).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Version { module, .. } if module == "motd"),
+                "version = {value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn trust_table_is_read() {
+        let pin = "AB".repeat(32);
+        let config = parse(&format!(
+            "[trust]\nstrict = false\nsha256 = {{ hosts = \"{pin}\" }}\n"
+        ))
+        .unwrap();
+        assert!(!config.trust.strict);
+        assert_eq!(config.trust.sha256["hosts"], "ab".repeat(32));
+        assert!(parse("").unwrap().trust.strict);
+    }
+
+    #[test]
+    fn invalid_sha256_pin_is_rejected() {
+        let error = parse("[trust]\nsha256 = { hosts = \"abc\" }\n").unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Sha256Pin { module, .. } if module == "hosts"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn scan_settings_are_read() {
+        let config = parse("scan_cache = \"/tmp/x.json\"\nscan_timeout = 2\n").unwrap();
+        assert_eq!(config.scan_cache.as_deref(), Some(Path::new("/tmp/x.json")));
+        assert_eq!(config.scan_timeout, Some(Duration::from_secs(2)));
+        let error = parse("scan_timeout = -1\n").unwrap_err();
+        assert!(error.to_string().contains("scan_timeout"), "{error}");
     }
 
     #[test]

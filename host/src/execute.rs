@@ -21,16 +21,20 @@ mod coordinator;
 mod durations;
 mod graph;
 mod interrupt;
+mod observer;
 mod priority;
 mod report;
 mod worker;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit::AccessLog;
+use crate::changes::ChangeLog;
+use crate::locks::LockWaitLog;
 use crate::module::ModuleCode;
 use crate::plan::Plan;
 
@@ -42,6 +46,7 @@ pub use durations::{
     DURATIONS_FILE_NAME, DurationsError, default_durations_path, load_durations, save_durations,
 };
 pub use interrupt::Interrupt;
+pub use observer::RunObserver;
 pub use priority::{WEIGHT_UNIT, priority_order, shuffled_order, weight};
 pub use report::{ModuleReport, RunReport, SkipCause, Status, StopReason};
 
@@ -139,6 +144,18 @@ pub struct RunOptions {
     pub lock_timeout: Option<Duration>,
     /// Where module file accesses are recorded for the access audit; `None` records nothing.
     pub audit: Option<Arc<AccessLog>>,
+    /// Whether this is a check run (`run --check`): modules without check support are skipped,
+    /// the others write nothing, locks take no sidecar files and no durations file is written.
+    pub check: bool,
+    /// The log of file changes, for diffs; `None` records none. A check run without one
+    /// records into a log of its own.
+    pub changes: Option<Arc<ChangeLog>>,
+    /// The log of modules' lock requests and their waits, for `run --report`; `None` records
+    /// none.
+    pub lock_waits: Option<Arc<LockWaitLog>>,
+    /// The observer told of stage openings and module starts and ends, such as a progress
+    /// display; `None` for none.
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl RunOptions {
@@ -159,6 +176,10 @@ impl RunOptions {
             interrupt_grace: DEFAULT_INTERRUPT_GRACE,
             lock_timeout: None,
             audit: None,
+            check: false,
+            changes: None,
+            lock_waits: None,
+            observer: None,
         }
     }
 
@@ -176,6 +197,11 @@ impl RunOptions {
 /// [`plan::plan`](crate::plan::plan) arranges.
 /// Modules of `modules` that the plan does not name are not run. The function returns when no
 /// module is running any more, without waiting for the threads of abandoned modules.
+///
+/// # Panics
+///
+/// Panics when the keys of planned modules in `modules` sort differently from the modules'
+/// names, which cannot happen when each module is stored under its own name.
 pub fn execute<M>(
     plan: &Plan,
     modules: &BTreeMap<String, Arc<M>>,
@@ -186,7 +212,12 @@ where
     M: ModuleCode + ?Sized + 'static,
 {
     let started = Instant::now();
-    let (graph, batch_of) = planned_graph(plan, modules)?;
+    let PlannedGraph {
+        graph,
+        batch_of,
+        modules: ordered_modules,
+        plan_order,
+    } = planned_graph(plan, modules)?;
     let jobs = options.jobs.max(1);
     let workers = Workers::new(jobs).map_err(|source| ExecuteError::Pool { jobs, source })?;
 
@@ -195,19 +226,25 @@ where
         None => BTreeMap::new(),
     };
     let layout = layout(plan, &graph, &batch_of, options, &history);
-    let ordered_modules = graph
-        .names
-        .iter()
-        .map(|name| Arc::clone(&modules[name]))
-        .collect();
+    // Modules without settings share one empty text instead of allocating one each.
+    let no_settings: Arc<str> = Arc::from("");
     let ordered_settings = graph
         .names
         .iter()
-        .map(|name| Arc::from(settings.get(name).map_or("", String::as_str)))
+        .map(|name| match settings.get(name) {
+            Some(text) => Arc::from(text.as_str()),
+            None => Arc::clone(&no_settings),
+        })
         .collect();
 
+    // A check run keeps the content it does not write in a change log.
+    let changes = match &options.changes {
+        None if options.check => Some(Arc::default()),
+        changes => changes.clone(),
+    };
     let run_options = RunOptions {
         jobs,
+        changes,
         ..options.clone()
     };
     let coordinator = Coordinator::new(
@@ -219,13 +256,14 @@ where
         workers,
     );
     let outcome = coordinator.run();
+    if let Some(observer) = &options.observer {
+        observer.run_finished();
+    }
 
     let mut reports: Vec<Option<ModuleReport>> = outcome.reports.into_iter().map(Some).collect();
-    let in_plan_order = plan
-        .batches
+    let in_plan_order = plan_order
         .iter()
-        .flat_map(|batch| &batch.modules)
-        .filter_map(|name| reports[graph.index_of(name)?].take())
+        .filter_map(|&index| reports[index].take())
         .collect();
     let report = RunReport {
         modules: in_plan_order,
@@ -235,7 +273,9 @@ where
         interrupted: outcome.interrupted,
     };
 
+    // A check run changes nothing under the root, where the durations file usually lives.
     if let Some(path) = &options.durations_file
+        && !options.check
         && let Err(error) = save_durations(path, &history, &report)
     {
         tracing::warn!("{:#}", anyhow::Error::from(error));
@@ -243,34 +283,55 @@ where
     Ok(report)
 }
 
-/// Builds the graph of the planned modules and each module's batch, checking that the plan
-/// names known modules once each and puts every module's predecessors, its `depends_on` and
-/// its `after` targets in the run, in earlier batches.
+/// The planned modules of a run, numbered as in their [`Graph`].
+struct PlannedGraph<M: ?Sized> {
+    graph: Graph,
+    /// Each module's batch, by module number.
+    batch_of: Vec<usize>,
+    /// The modules, by module number.
+    modules: Vec<Arc<M>>,
+    /// The number of each planned module, in plan order.
+    plan_order: Vec<usize>,
+}
+
+/// Builds the graph of the planned modules with each module's batch and code, checking that
+/// the plan names known modules once each and puts every module's predecessors, its
+/// `depends_on` and its `after` targets in the run, in earlier batches.
 fn planned_graph<M: ModuleCode + ?Sized>(
     plan: &Plan,
     modules: &BTreeMap<String, Arc<M>>,
-) -> Result<(Graph, Vec<usize>), ExecuteError> {
-    let mut planned = BTreeSet::new();
-    let mut infos = Vec::new();
-    for name in plan.batches.iter().flat_map(|batch| &batch.modules) {
-        let module = modules
-            .get(name)
-            .ok_or_else(|| ExecuteError::MissingModule { name: name.clone() })?;
-        if !planned.insert(name) {
-            return Err(ExecuteError::DuplicateModule { name: name.clone() });
-        }
-        infos.push(module.info());
+) -> Result<PlannedGraph<M>, ExecuteError> {
+    let (slots, named_twice) = plan_slots(plan);
+    // `modules` iterates in name order, the order the graph numbers modules in, so
+    // `Graph::new` receives them already sorted.
+    let planned: Vec<(&Arc<M>, PlanSlot)> = modules
+        .iter()
+        .filter_map(|(name, module)| Some((module, *slots.get(name.as_str())?)))
+        .collect();
+    if (planned.len() < slots.len() || named_twice)
+        && let Some(problem) = first_plan_problem(plan, modules)
+    {
+        return Err(problem);
     }
-    let graph = Graph::new(infos);
+    let graph = Graph::new(planned.iter().map(|(module, _)| module.info()));
+    // Keys are module names, so `planned` is in the graph's name order and a module's number
+    // is its position there.
+    let in_graph_order = planned
+        .iter()
+        .zip(&graph.names)
+        .all(|((module, _), name)| module.info().name == *name);
+    assert!(
+        in_graph_order,
+        "`modules` must map each module's name to that module"
+    );
 
     let mut batch_of = vec![0; graph.len()];
-    for (batch_index, batch) in plan.batches.iter().enumerate() {
-        for name in &batch.modules {
-            if let Some(index) = graph.index_of(name) {
-                batch_of[index] = batch_index;
-            }
-        }
+    let mut plan_order = vec![0; planned.len()];
+    for (index, (_, slot)) in planned.iter().enumerate() {
+        batch_of[index] = slot.batch;
+        plan_order[slot.position] = index;
     }
+
     for (index, predecessors) in graph.predecessors.iter().enumerate() {
         for &predecessor in predecessors {
             if batch_of[predecessor] >= batch_of[index] {
@@ -281,7 +342,63 @@ fn planned_graph<M: ModuleCode + ?Sized>(
             }
         }
     }
-    Ok((graph, batch_of))
+    let modules = planned
+        .into_iter()
+        .map(|(module, _)| Arc::clone(module))
+        .collect();
+    Ok(PlannedGraph {
+        graph,
+        batch_of,
+        modules,
+        plan_order,
+    })
+}
+
+/// Where the plan puts a module.
+#[derive(Debug, Clone, Copy)]
+struct PlanSlot {
+    /// The module's batch.
+    batch: usize,
+    /// The module's position in the plan, counting through all batches.
+    position: usize,
+}
+
+/// Maps each name in the plan to its first slot, and tells whether any name comes twice.
+fn plan_slots(plan: &Plan) -> (HashMap<&str, PlanSlot>, bool) {
+    let count = plan.batches.iter().map(|batch| batch.modules.len()).sum();
+    let mut slots = HashMap::with_capacity(count);
+    let mut named_twice = false;
+    let names = plan
+        .batches
+        .iter()
+        .enumerate()
+        .flat_map(|(batch, planned)| planned.modules.iter().map(move |name| (batch, name)));
+    for (position, (batch, name)) in names.enumerate() {
+        match slots.entry(name.as_str()) {
+            Entry::Occupied(_) => named_twice = true,
+            Entry::Vacant(entry) => {
+                entry.insert(PlanSlot { batch, position });
+            }
+        }
+    }
+    (slots, named_twice)
+}
+
+/// Returns the first name in plan order that is missing from `modules` or named a second time.
+fn first_plan_problem<M: ?Sized>(
+    plan: &Plan,
+    modules: &BTreeMap<String, Arc<M>>,
+) -> Option<ExecuteError> {
+    let mut seen = HashSet::new();
+    for name in plan.batches.iter().flat_map(|batch| &batch.modules) {
+        if !modules.contains_key(name) {
+            return Some(ExecuteError::MissingModule { name: name.clone() });
+        }
+        if !seen.insert(name) {
+            return Some(ExecuteError::DuplicateModule { name: name.clone() });
+        }
+    }
+    None
 }
 
 /// Chooses the stages and ranks of a run: the plan's batches or one eager stage, ordered by

@@ -1,34 +1,48 @@
 //! Discovery and loading of plugin files.
 //!
-//! Loading one file takes these steps:
+//! Loading one file into the current process takes these steps:
 //!
-//! 1. [`discover`] lists the `*.so` files of the plugin directory, sorted by name.
-//! 2. [`load`] opens the file with abi_stable's `lib_header_from_path`, one library header per
-//!    file, because abi_stable's `RootModule::load_from_file` would return the first plugin
-//!    again for every later file.
-//! 3. `init_root_module` checks the interface version and the layout of [`ModuleLibRef`]
-//!    against this host's copy of `plugin-api`. A plugin built against an earlier minor
-//!    release, whose `ModuleLib` lacks the fields appended since, is accepted by a second
-//!    check (see `init_module_lib`).
-//! 4. The plugin's `metadata` function is called, then its `after` function when the plugin
-//!    has one, which plugins built against plugin-api 1.0 do not. A panic in either was caught
+//! 1. [`discover`] lists the `*.so` entries of the plugin directory, sorted by name.
+//! 2. [`load_file`] takes the file already opened and checked by the caller and opens it with
+//!    abi_stable's `lib_header_from_path` under the name `/proc/self/fd/N`, so that the library
+//!    loaded is the inode the caller checked even if the name is replaced meanwhile. It uses
+//!    one library header per file, because abi_stable's `RootModule::load_from_file` would
+//!    return the first plugin again for every later file.
+//! 3. The interface version the plugin was built against must be one this host accepts
+//!    ([`accepted_interface_versions`]): the same major version and a minor version up to this
+//!    host's.
+//! 4. `init_root_module` checks the layout of [`ModuleLibRef`] against this host's copy of
+//!    `plugin-api`. A plugin built against an earlier minor release, whose `ModuleLib` lacks the
+//!    fields appended since, is accepted by a second check (see `init_module_lib`).
+//! 5. The plugin's `metadata` function is called, then its `after` and `supports_check`
+//!    functions when the plugin has them, which plugins built against plugin-api 1.0 do not. A panic in either was caught
 //!    on the plugin side and comes back as an error.
+//!
+//! These steps run library constructors and plugin code, and a damaged file can crash the
+//! process that runs them. The host therefore runs them first in the plugin scanner, a helper
+//! process (see [`crate::scan`]), and in its own process only for files the scanner passed.
 //!
 //! Libraries are never unloaded: abi_stable leaks every library it loads on purpose, and a
 //! one-shot host has no use for unloading.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 use std::path::{Path, PathBuf};
 
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::check_layout_compatibility;
 use abi_stable::library::{LibHeader, LibraryError, RootModuleError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RStr, RString};
-use plugin_api::ffi::{FailureKind, HostServicesBox, INTERFACE_VERSION, ModuleLibRef};
+use plugin_api::ffi::{
+    FailureKind, FfiSettingsCheck, HostServicesBox, INTERFACE_VERSION, ModuleLibRef,
+};
+use semver::Version;
+use serde::{Deserialize, Serialize};
 
 use crate::module::{ModuleCode, ModuleInfo, ModuleResult, RunFailure};
 use crate::requirement::split_depends_on;
+use crate::settings::{KeyProblem, SettingsCheck};
 
 /// Errors that stop discovery as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +69,63 @@ pub struct Rejection {
     pub detail: Option<String>,
 }
 
+/// The metadata a plugin file declares about its module, as the plugin scanner reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginMetadata {
+    /// Unique module name.
+    pub name: String,
+    /// The module's release version.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// The `depends_on` entries as declared, each a module name optionally followed by a
+    /// version requirement.
+    pub depends_on: Vec<String>,
+    /// Modules that must finish first when they are in the run.
+    pub after: Vec<String>,
+    /// Whether the module runs with no other module running.
+    pub force_sequential: bool,
+    /// The `plugin-api` version the plugin was built against.
+    pub interface_version: String,
+}
+
+impl PluginMetadata {
+    /// Returns the metadata as planning uses it, naming `path` as the module's file.
+    pub fn module_info(&self, path: &Path) -> ModuleInfo {
+        let (depends_on, requirements) =
+            split_depends_on(self.depends_on.iter().map(String::as_str));
+        ModuleInfo {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            description: self.description.clone(),
+            depends_on,
+            requirements,
+            after: self.after.clone(),
+            force_sequential: self.force_sequential,
+            path: Some(path.to_owned()),
+        }
+    }
+}
+
 /// A plugin loaded into the host, ready to run.
 pub struct LoadedPlugin {
     /// What the module says about itself, with the file it came from.
     pub info: ModuleInfo,
     /// The `plugin-api` version the plugin was built against.
     pub interface_version: String,
+    /// The SHA-256 of the file's content as lowercase hex; empty until the caller sets it.
+    pub sha256: String,
+    /// Whether the module supports check mode; `false` for plugins built against plugin-api 1.0.
+    pub supports_check: bool,
+    metadata: PluginMetadata,
     library: ModuleLibRef,
+}
+
+impl LoadedPlugin {
+    /// Returns the metadata as the plugin declared it.
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.metadata
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -69,6 +133,7 @@ impl std::fmt::Debug for LoadedPlugin {
         f.debug_struct("LoadedPlugin")
             .field("info", &self.info)
             .field("interface_version", &self.interface_version)
+            .field("sha256", &self.sha256)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +141,31 @@ impl std::fmt::Debug for LoadedPlugin {
 impl ModuleCode for LoadedPlugin {
     fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    fn supports_check(&self) -> bool {
+        self.supports_check
+    }
+
+    /// Calls the plugin's `check_settings`, which plugins built against plugin-api 1.0 lack:
+    /// their settings type is unknown.
+    fn check_settings(&self, settings: &str) -> SettingsCheck {
+        let Some(check_settings) = self.library.check_settings() else {
+            return SettingsCheck::Undeclared;
+        };
+        match check_settings(RStr::from_str(settings)) {
+            FfiSettingsCheck::Undeclared => SettingsCheck::Undeclared,
+            FfiSettingsCheck::Valid => SettingsCheck::Valid,
+            FfiSettingsCheck::Invalid(problems) => SettingsCheck::Invalid(
+                problems
+                    .into_iter()
+                    .map(|problem| KeyProblem {
+                        path: problem.path.into(),
+                        message: problem.message.into(),
+                    })
+                    .collect(),
+            ),
+        }
     }
 
     fn configure(&self, host: HostServicesBox, settings: &str) -> ModuleResult {
@@ -92,8 +182,8 @@ impl ModuleCode for LoadedPlugin {
 
 /// Lists the `*.so` entries of `dir`, sorted by file name.
 ///
-/// Entries are listed whatever their type, so that a directory or dangling symlink named
-/// `x.so` is reported by [`load`] rather than silently ignored.
+/// Entries are listed whatever their type, so that a directory, FIFO or dangling symlink named
+/// `x.so` is rejected with a reason rather than silently ignored.
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let read_error = |source| DiscoverError::ReadDir {
         path: dir.to_owned(),
@@ -110,23 +200,47 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     Ok(files)
 }
 
-/// Loads one plugin file, or says in one line why it is not a usable plugin.
+/// Loads the plugin file `path` into this process, or returns the one-line reason it is not a
+/// usable plugin.
+///
+/// The file runs code as it loads. Outside the plugin scanner, use [`load_file`] on a file the
+/// scanner has passed.
 pub fn load(path: &Path) -> Result<LoadedPlugin, Rejection> {
+    let reject = |reason: String| Rejection {
+        path: path.to_owned(),
+        reason,
+        detail: None,
+    };
+    if !fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        return Err(reject("not a regular file".to_owned()));
+    }
+    let file = File::open(path).map_err(|error| reject(format!("cannot be opened: {error}")))?;
+    load_file(file, path)
+}
+
+/// Loads the plugin in `file`, opened from `path`, into this process, or returns the one-line
+/// reason it is not a usable plugin.
+///
+/// The library is opened as `/proc/self/fd/N`, so it is exactly the inode behind `file`.
+/// `file` is kept open for the life of the process, like the library itself: glibc returns an
+/// already loaded library for a name it has loaded before, so a later file must never get the
+/// same descriptor number and with it the same name.
+pub fn load_file(file: File, path: &Path) -> Result<LoadedPlugin, Rejection> {
     let reject = |reason: String, detail: Option<String>| Rejection {
         path: path.to_owned(),
         reason,
         detail,
     };
+    let descriptor_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    // Intentionally leaked: see the function's documentation.
+    let _ = file.into_raw_fd();
 
-    if !path.is_file() {
-        return Err(reject("not a regular file".to_owned(), None));
-    }
-
-    let header = lib_header_from_path(path).map_err(|error| {
+    let header = lib_header_from_path(&descriptor_path).map_err(|error| {
         let reason = describe_library_error(&error, None);
         reject(reason, Some(error.to_string()))
     })?;
     let built_against = header.version_strings().version.to_string();
+    check_interface_version(&built_against).map_err(|reason| reject(reason, None))?;
     let library = init_module_lib(header).map_err(|error| {
         let reason = describe_library_error(&error, Some(&built_against));
         reject(reason, Some(error.to_string()))
@@ -150,23 +264,83 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, Rejection> {
             None,
         )
     })?;
+    let supports_check = read_supports_check(&library).map_err(|message| {
+        reject(
+            format!("asking the module whether it supports check mode failed: {message}"),
+            None,
+        )
+    })?;
 
-    let (depends_on, requirements) =
-        split_depends_on(metadata.depends_on.iter().map(RString::as_str));
-    Ok(LoadedPlugin {
-        info: ModuleInfo {
-            name: metadata.name.into(),
-            version: metadata.version.into(),
-            description: metadata.description.into(),
-            depends_on,
-            requirements,
-            after,
-            force_sequential: metadata.force_sequential,
-            path: Some(path.to_owned()),
-        },
+    let metadata = PluginMetadata {
+        name: metadata.name.into(),
+        version: metadata.version.into(),
+        description: metadata.description.into(),
+        depends_on: metadata.depends_on.into_iter().map(String::from).collect(),
+        after,
+        force_sequential: metadata.force_sequential,
         interface_version: built_against,
+    };
+    Ok(LoadedPlugin {
+        info: metadata.module_info(path),
+        interface_version: metadata.interface_version.clone(),
+        sha256: String::new(),
+        supports_check,
+        metadata,
         library,
     })
+}
+
+/// Describes the interface versions this host loads plugins of, such as
+/// `1.x from 1.0 up to 1.1`.
+///
+/// A plugin built against a later minor release than the host's may call host services this
+/// host lacks. So the host accepts minor releases up to its own only, although abi_stable's
+/// layout check alone would accept a plugin whose interface has more fields.
+pub fn accepted_interface_versions() -> String {
+    let host = host_interface_version();
+    if host.major == 0 {
+        format!(
+            "0.{minor}.x from 0.{minor}.0 up to 0.{minor}.{patch}",
+            minor = host.minor,
+            patch = host.patch
+        )
+    } else {
+        format!(
+            "{major}.x from {major}.0 up to {major}.{minor}",
+            major = host.major,
+            minor = host.minor
+        )
+    }
+}
+
+fn host_interface_version() -> Version {
+    Version::parse(INTERFACE_VERSION).expect("plugin-api's package version is a semver version")
+}
+
+/// Checks that this host accepts plugins built against plugin-api `built_against`.
+///
+/// The rule is Cargo's compatibility rule capped at the host's own release. From 1.0 on, the
+/// major version must be the host's and the minor version at most the host's. Before 1.0, the
+/// minor version must be the host's and the patch version at most the host's.
+fn check_interface_version(built_against: &str) -> Result<(), String> {
+    let host = host_interface_version();
+    let plugin = Version::parse(built_against).map_err(|error| {
+        format!("it declares an unreadable interface version `{built_against}`: {error}")
+    })?;
+    let accepted = if host.major == 0 {
+        plugin.major == 0 && plugin.minor == host.minor && plugin.patch <= host.patch
+    } else {
+        plugin.major == host.major && plugin.minor <= host.minor
+    };
+    if accepted {
+        return Ok(());
+    }
+    Err(format!(
+        "built against plugin-api {built_against}, but this host (plugin-api {INTERFACE_VERSION}) \
+         accepts plugins built against plugin-api {}; rebuild the plugin against a plugin-api in \
+         that range",
+        accepted_interface_versions()
+    ))
 }
 
 /// Checks the plugin's interface version and the layout of its root module, and returns the
@@ -232,6 +406,15 @@ fn read_after(library: &ModuleLibRef) -> Result<Vec<String>, RString> {
     }
 }
 
+/// Calls the plugin's `supports_check`, which plugins built against plugin-api 1.0 lack: they
+/// do not support check mode.
+fn read_supports_check(library: &ModuleLibRef) -> Result<bool, RString> {
+    let Some(supports_check) = library.supports_check() else {
+        return Ok(false);
+    };
+    supports_check().into_result()
+}
+
 /// Turns abi_stable's loading error into one line an operator can act on.
 fn describe_library_error(error: &LibraryError, built_against: Option<&str>) -> String {
     let host_version = INTERFACE_VERSION;
@@ -247,13 +430,17 @@ fn describe_library_error(error: &LibraryError, built_against: Option<&str>) -> 
             "not a Configurator plugin: it exports no abi_stable root module".to_owned()
         }
         LibraryError::IncompatibleVersionNumber { actual_version, .. } => format!(
-            "built against plugin-api {actual_version}, but this host uses plugin-api \
-             {host_version}; rebuild the plugin against a compatible plugin-api"
+            "built against plugin-api {actual_version}, but this host (plugin-api \
+             {host_version}) accepts plugins built against plugin-api {}; rebuild the plugin \
+             against a plugin-api in that range",
+            accepted_interface_versions()
         ),
         LibraryError::AbiInstability(_) => format!(
             "its module interface does not match this host's: built against plugin-api {}, \
-             this host uses plugin-api {host_version} (run with -v for the layout comparison)",
-            built_against.unwrap_or("of unknown version")
+             whose layout differs from this host's (plugin-api {host_version}, which accepts \
+             plugins built against plugin-api {}; run with -v for the layout comparison)",
+            built_against.unwrap_or("of unknown version"),
+            accepted_interface_versions()
         ),
         LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => {
             "built with an incompatible abi_stable release; rebuild it with this host's plugin-api"
@@ -270,5 +457,60 @@ fn describe_library_error(error: &LibraryError, built_against: Option<&str>) -> 
             .map(|error| describe_library_error(error, built_against))
             .collect::<Vec<_>>()
             .join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_accepts_its_own_and_earlier_minor_releases() {
+        let host = host_interface_version();
+        check_interface_version(INTERFACE_VERSION).unwrap();
+        check_interface_version(&format!("{}.0.0", host.major)).unwrap();
+        check_interface_version(&format!("{}.{}.99", host.major, host.minor)).unwrap();
+    }
+
+    #[test]
+    fn later_minor_and_other_major_are_rejected() {
+        let host = host_interface_version();
+        for rejected in [
+            format!("{}.{}.0", host.major, host.minor + 1),
+            format!("{}.0.0", host.major + 1),
+            "0.9.0".to_owned(),
+        ] {
+            let reason = check_interface_version(&rejected).unwrap_err();
+            assert!(
+                reason.contains(&format!("built against plugin-api {rejected}")),
+                "{reason}"
+            );
+            assert!(reason.contains(&accepted_interface_versions()), "{reason}");
+        }
+    }
+
+    #[test]
+    fn unreadable_interface_version_is_rejected() {
+        let reason = check_interface_version("one point oh").unwrap_err();
+        assert!(reason.contains("unreadable interface version"), "{reason}");
+    }
+
+    #[test]
+    fn accepted_versions_name_the_range() {
+        let host = host_interface_version();
+        assert_eq!(
+            accepted_interface_versions(),
+            format!(
+                "{major}.x from {major}.0 up to {major}.{minor}",
+                major = host.major,
+                minor = host.minor
+            )
+        );
+    }
+
+    #[test]
+    fn missing_file_is_not_a_regular_file() {
+        let rejection = load(Path::new("/nonexistent/plugin.so")).unwrap_err();
+        assert_eq!(rejection.reason, "not a regular file");
     }
 }

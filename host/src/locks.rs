@@ -124,9 +124,11 @@ fn holder_text(holder: Option<&str>) -> String {
 #[derive(Debug)]
 pub struct LockManager {
     lock_dir: PathBuf,
+    /// Whether locks take a sidecar file too; a check run, which must create nothing under
+    /// the root, takes in-process locks only.
+    sidecars: bool,
     default_timeout: Option<Duration>,
     table: Mutex<LockTable>,
-    released: Condvar,
     next_waiter: AtomicU64,
 }
 
@@ -137,6 +139,43 @@ struct LockTable {
     holders: HashMap<PathBuf, String>,
     /// Each waiting request, by a unique id, to its module and the path it waits for.
     waiting: HashMap<u64, (String, PathBuf)>,
+    /// Each path that has waiters, with the condition they wait on and their number. One
+    /// condition per path lets a release wake one waiter of that path instead of all.
+    queues: HashMap<PathBuf, (Arc<Condvar>, usize)>,
+}
+
+impl LockTable {
+    /// Marks `path` free and wakes one of its waiters.
+    fn release(&mut self, path: &Path) {
+        self.holders.remove(path);
+        if let Some((released, _)) = self.queues.get(path) {
+            released.notify_one();
+        }
+    }
+
+    /// Registers one more waiter of `path` and returns the condition to wait on.
+    fn enqueue(&mut self, path: &Path) -> Arc<Condvar> {
+        let (released, count) = self
+            .queues
+            .entry(path.to_owned())
+            .or_insert_with(|| (Arc::new(Condvar::new()), 0));
+        *count += 1;
+        Arc::clone(released)
+    }
+
+    /// Removes a waiter of `path`. A waiter that gives up may have taken the wake-up of a
+    /// release, so it passes the wake-up on when the path is free.
+    fn dequeue(&mut self, path: &Path) {
+        let free = !self.holders.contains_key(path);
+        if let Some((released, count)) = self.queues.get_mut(path) {
+            *count -= 1;
+            if *count == 0 {
+                self.queues.remove(path);
+            } else if free {
+                released.notify_one();
+            }
+        }
+    }
 }
 
 impl LockTable {
@@ -209,8 +248,7 @@ impl Drop for LockHandle {
     fn drop(&mut self) {
         // Release the cross-process lock before letting another thread of this run in.
         drop(self.sidecar.take());
-        self.manager.table().holders.remove(&self.path);
-        self.manager.released.notify_all();
+        self.manager.table().release(&self.path);
     }
 }
 
@@ -223,11 +261,21 @@ impl LockManager {
 
     /// Creates the lock manager of a run whose waits fail after `default_timeout`, if given.
     pub fn with_timeout(lock_dir: PathBuf, default_timeout: Option<Duration>) -> Arc<Self> {
+        Self::build(lock_dir, true, default_timeout)
+    }
+
+    /// Creates the lock manager of a check run: its locks exclude the other modules of the run
+    /// but take no sidecar file, so they create nothing and do not exclude other processes.
+    pub fn without_sidecars(default_timeout: Option<Duration>) -> Arc<Self> {
+        Self::build(PathBuf::new(), false, default_timeout)
+    }
+
+    fn build(lock_dir: PathBuf, sidecars: bool, default_timeout: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
             lock_dir,
+            sidecars,
             default_timeout,
             table: Mutex::new(LockTable::default()),
-            released: Condvar::new(),
             next_waiter: AtomicU64::new(0),
         })
     }
@@ -237,7 +285,7 @@ impl LockManager {
         self.default_timeout
     }
 
-    /// Returns the directory of the sidecar lock files.
+    /// Returns the directory of the sidecar lock files; empty for a manager without sidecars.
     pub fn lock_dir(&self) -> &Path {
         &self.lock_dir
     }
@@ -272,7 +320,9 @@ impl LockManager {
             path: path.to_owned(),
             sidecar: None,
         };
-        handle.sidecar = Some(self.lock_sidecar(path, relative, deadline)?);
+        if self.sidecars {
+            handle.sidecar = Some(self.lock_sidecar(path, relative, deadline)?);
+        }
         Ok(handle)
     }
 
@@ -300,23 +350,22 @@ impl LockManager {
         table
             .waiting
             .insert(waiter, (module.to_owned(), path.to_owned()));
+        let released = table.enqueue(path);
         while table.holders.contains_key(path) {
             table = match deadline {
-                None => self
-                    .released
-                    .wait(table)
-                    .unwrap_or_else(PoisonError::into_inner),
+                None => released.wait(table).unwrap_or_else(PoisonError::into_inner),
                 Some((deadline, timeout)) => {
                     let now = Instant::now();
                     if now >= deadline {
                         table.waiting.remove(&waiter);
+                        table.dequeue(path);
                         return Err(LockError::Timeout {
                             path: path.to_owned(),
                             timeout,
                             holder: table.holders.get(path).cloned(),
                         });
                     }
-                    self.released
+                    released
                         .wait_timeout(table, deadline - now)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
@@ -325,6 +374,7 @@ impl LockManager {
         }
         table.waiting.remove(&waiter);
         table.holders.insert(path.to_owned(), module.to_owned());
+        table.dequeue(path);
         Ok(())
     }
 
@@ -334,49 +384,60 @@ impl LockManager {
         relative: &Path,
         deadline: Option<(Instant, Duration)>,
     ) -> Result<File, LockError> {
-        fs::create_dir_all(&self.lock_dir).map_err(|source| LockError::CreateDir {
-            path: self.lock_dir.clone(),
-            source,
-        })?;
         let sidecar = self.lock_dir.join(sidecar_name(relative));
         let sidecar_error = |source| LockError::Sidecar {
             path: sidecar.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&sidecar)
-            .map_err(sidecar_error)?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&sidecar)
+        };
+        // The lock directory exists after the first lock of a run, so create it only when the
+        // open says it is missing, which keeps a system call off every later lock.
+        let file = match open() {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.lock_dir).map_err(|source| LockError::CreateDir {
+                    path: self.lock_dir.clone(),
+                    source,
+                })?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(sidecar_error)?;
 
         let mut lock = fd_lock::RwLock::new(file);
-        let guard = match deadline {
+        // Each guard borrows the lock, so it cannot be stored beside it. Forgetting it skips
+        // fd-lock's explicit unlock; the flock stays held until the file, the only descriptor of
+        // its open file description, is closed in `LockHandle::drop`.
+        let mut try_lock = || match lock.try_write() {
+            Ok(guard) => {
+                std::mem::forget(guard);
+                Ok(true)
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(error) => Err(sidecar_error(error)),
+        };
+        match deadline {
             None => {
-                // Say why the run stalls when another process holds the lock.
-                let free = match lock.try_write() {
-                    Ok(_) => true,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => false,
-                    Err(error) => return Err(sidecar_error(error)),
-                };
-                if !free {
+                if !try_lock()? {
+                    // Say why the run stalls while another process holds the lock.
                     tracing::info!(
                         "waiting for the lock on {}, held by another process",
                         path.display()
                     );
+                    std::mem::forget(lock.write().map_err(sidecar_error)?);
                 }
-                lock.write().map_err(sidecar_error)?
             }
             Some((deadline, timeout)) => {
                 // flock has no timeout: poll with a non-blocking attempt, backing off.
                 let mut pause = Duration::from_millis(1);
-                loop {
-                    match lock.try_write() {
-                        Ok(_) => break,
-                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(error) => return Err(sidecar_error(error)),
-                    }
+                while !try_lock()? {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(LockError::Timeout {
@@ -388,14 +449,8 @@ impl LockManager {
                     thread::sleep(pause.min(deadline - now));
                     pause = (pause * 2).min(MAX_POLL_INTERVAL);
                 }
-                // The lock is free now; take it again through a guard that can be forgotten.
-                lock.write().map_err(sidecar_error)?
             }
-        };
-        // The guard borrows the lock, so it cannot be stored beside it. Forgetting it skips
-        // fd-lock's explicit unlock; the flock stays held until the file, the only descriptor of
-        // its open file description, is closed in `LockHandle::drop`.
-        std::mem::forget(guard);
+        }
         Ok(lock.into_inner())
     }
 
@@ -403,6 +458,46 @@ impl LockManager {
         // The table stays consistent even if a holder panicked: entries are inserted and removed
         // whole.
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One lock request of a module and how long it waited, for `run --report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockWait {
+    /// The module that requested the lock.
+    pub module: String,
+    /// The locked file as a system path, such as `/etc/hosts`.
+    pub path: PathBuf,
+    /// The module of this run holding the path when the request began; `None` when no module
+    /// of this run held it, though another process may have.
+    pub holder: Option<String>,
+    /// Time from the request to the grant or the failure.
+    pub waited: Duration,
+    /// Whether the lock was granted; `false` after a timeout.
+    pub acquired: bool,
+}
+
+/// The lock requests of one run, shared by the services of all its modules.
+#[derive(Debug, Default)]
+pub struct LockWaitLog {
+    waits: Mutex<Vec<LockWait>>,
+}
+
+impl LockWaitLog {
+    /// Appends one lock request.
+    pub fn record(&self, wait: LockWait) {
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(wait);
+    }
+
+    /// Returns the recorded requests in the order they ended.
+    pub fn waits(&self) -> Vec<LockWait> {
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -496,6 +591,26 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn lock_without_sidecars_excludes_threads_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::without_sidecars(Some(Duration::from_millis(20)));
+        let target = dir.path().join("shared");
+
+        let handle = manager.acquire("m1", &target, Path::new("shared")).unwrap();
+        let error = manager
+            .acquire("m2", &target, Path::new("shared"))
+            .unwrap_err();
+
+        assert!(
+            matches!(&error, LockError::Timeout { holder: Some(holder), .. } if holder == "m1"),
+            "{error}"
+        );
+        drop(handle);
+        assert!(manager.acquire("m2", &target, Path::new("shared")).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

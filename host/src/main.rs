@@ -2,31 +2,43 @@
 //! an exit status.
 //!
 //! Exit statuses: 0 when every module succeeded; 1 when a module failed, timed out, was skipped
-//! or was not started; 2 when the invocation, the configuration or the module set is invalid
+//! (other than by `--check` for lacking check support) or was not started; 2 when the invocation, the configuration or the module set is invalid
 //! (nothing ran); 130 when SIGINT, SIGTERM or SIGHUP interrupted a run, which still prints its
 //! recap.
 
 mod cli;
+mod manual;
+mod progress;
+mod show;
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use configurator::audit::{self, AccessLog};
+use configurator::changes::ChangeLog;
 use configurator::config::Config;
 use configurator::dot;
 use configurator::execute::{self, Interrupt, RunOptions};
 use configurator::explain;
+use configurator::locks::LockWaitLog;
+use configurator::module::ModuleCode;
 use configurator::modules::{Discovered, ModuleSet};
 use configurator::output::{self, PlanDocument};
 use configurator::plan::{self, Plan};
+use configurator::scan::ScanOptions;
+use configurator::settings;
 use serde::Serialize;
 use tracing::level_filters::LevelFilter;
 
-use crate::cli::{Cli, Command, Common, Format, GraphArgs, ListArgs, PlanArgs, RunArgs};
+use crate::cli::{
+    Cli, Command, Common, ConfigCommand, ConfigShowArgs, Format, GraphArgs, ListArgs, LogFormat,
+    PlanArgs, RunArgs,
+};
 
 /// Upper limit of `--jobs`: more threads than this only cost memory and start-up time.
 const MAX_JOBS: usize = 1024;
@@ -48,10 +60,14 @@ fn main() -> ExitCode {
     init_logging(&cli);
 
     let result = match &cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, shows_progress(&cli)),
         Command::Plan(args) => show_plan(args),
         Command::Graph(args) => show_graph(args),
         Command::List(args) => list(args),
+        Command::Config(ConfigCommand::Show(args)) => show_config(args),
+        Command::Completions(args) => print_bytes(&manual::completions(args.shell)),
+        Command::Man(args) => manual::man_page(&args.command).and_then(|page| print_bytes(&page)),
+        Command::Scan => configurator::scan::helper::run().map(|()| EXIT_SUCCESS),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -69,16 +85,33 @@ fn init_logging(cli: &Cli) {
         (false, 1) => LevelFilter::DEBUG,
         (false, _) => LevelFilter::TRACE,
     };
+    if cli.log_format == LogFormat::Json {
+        // Log shippers need a timestamp on each line and the module name as a field.
+        configurator::services::log_module_name_as_field(true);
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(level)
+            .with_writer(io::stderr)
+            .with_target(false)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(io::stderr)
+        .with_writer(progress::log_writer)
         .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<u8> {
+/// Returns whether `run` draws a progress bar: on a terminal, with text logs and without
+/// `--quiet`. Elsewhere the info log lines follow the run.
+fn shows_progress(cli: &Cli) -> bool {
+    io::stderr().is_terminal() && !cli.quiet && cli.log_format == LogFormat::Text
+}
+
+fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
     // Installed first, so that a signal during loading stops the run before any module starts.
     let interrupt = interrupt_on_signals();
     let config = Config::load(args.common.config.as_deref())?;
@@ -108,6 +141,7 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let mut set = load_module_set(&args.common, &config)?;
     set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
+    check_settings(&config, &set)?;
     let settings = set
         .enabled
         .keys()
@@ -126,7 +160,28 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
     options.lock_timeout = args.lock_timeout.or(config.lock_timeout);
     let audit_log = args.audit.then(|| Arc::new(AccessLog::default()));
     options.audit = audit_log.clone();
+    // NOTE: discovery above may still have updated the plugin scan cache, which is under
+    // /var/cache/configurator, and so under a root of `/`, when the host runs as root.
+    options.check = args.check;
+    // The report lists the files each module changed, which the change log collects.
+    let change_log = (args.diff || args.report.is_some()).then(|| Arc::new(ChangeLog::default()));
+    options.changes = change_log.clone();
+    let lock_waits = args
+        .report
+        .is_some()
+        .then(|| Arc::new(LockWaitLog::default()));
+    options.lock_waits = lock_waits.clone();
+    if progress {
+        options.observer = Some(Arc::new(progress::Progress::new()));
+    }
+    if args.check {
+        tracing::info!(
+            "check mode: modules that support it report what they would change, and nothing \
+             under the root is written"
+        );
+    }
     let planned = set.infos();
+    let report_plugins = report_plugins(&set);
     tracing::info!(
         "running {} module(s) in {} batch(es), {} schedule, on {} thread(s) under {}",
         set.enabled.len(),
@@ -142,15 +197,30 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .into_iter()
         .map(|(name, plugin)| (name, Arc::new(plugin)))
         .collect();
+    let started = SystemTime::now();
     let report = execute::execute(&plan, &modules, &settings, &options)?;
+    let finished = SystemTime::now();
     let accesses = audit_log.as_ref().map(|log| log.accesses());
     let findings = accesses
         .as_ref()
         .map(|accesses| audit::analyze(&planned, accesses))
         .unwrap_or_default();
+    let changes = change_log.map(|log| log.changes()).unwrap_or_default();
+    let module_order: Vec<&str> = report
+        .modules
+        .iter()
+        .map(|module| module.name.as_str())
+        .collect();
     let text = match args.format {
         Format::Text => {
             let mut text = output::recap(&report);
+            if args.check {
+                text.push_str(output::check_notice());
+            }
+            if args.diff {
+                let colour = io::stdout().is_terminal();
+                text.push_str(&output::diff_text(&changes, &module_order, colour));
+            }
             if let Some(accesses) = &accesses {
                 text.push_str(&output::audit_text(&findings, accesses.len()));
             }
@@ -162,25 +232,86 @@ fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 accesses: accesses.len(),
                 findings: &findings,
             });
-            let mut json = serde_json::to_string_pretty(&output::run_document(&report, audit))
-                .context("cannot encode JSON output")?;
+            let mut document = output::run_document(&report, audit);
+            document.check = args.check;
+            document.diff = args
+                .diff
+                .then(|| output::diff_entries(&changes, &module_order));
+            let mut json =
+                serde_json::to_string_pretty(&document).context("cannot encode JSON output")?;
             json.push('\n');
             json
         }
     };
-    let status = if report.interrupted {
+    let mut status = if report.interrupted {
         EXIT_INTERRUPTED
-    } else if report.all_succeeded() {
+    } else if report.all_succeeded_or_check_skipped() {
         EXIT_SUCCESS
     } else {
         EXIT_MODULE_FAILED
     };
-    // The modules have run, so a lost recap must not turn into "nothing ran".
+    // The modules have run, so a lost report or recap must not turn into "nothing ran".
+    if let Some(path) = &args.report {
+        let document = output::report_document(output::ReportInput {
+            report: &report,
+            plan: &plan,
+            plugins: report_plugins,
+            changes: &changes,
+            lock_waits: &lock_waits.map(|log| log.waits()).unwrap_or_default(),
+            started,
+            finished,
+            jobs: options.jobs,
+            check: args.check,
+        });
+        if let Err(error) = output::write_report(path, &document) {
+            tracing::error!("cannot write the run report {}: {error}", path.display());
+            status = status.max(EXIT_MODULE_FAILED);
+        }
+    }
+    if let Some(path) = &args.timeline
+        && let Err(error) = write_timeline(path, &report, &plan, &planned)
+    {
+        tracing::error!("cannot write the run timeline {}: {error}", path.display());
+        status = status.max(EXIT_MODULE_FAILED);
+    }
     if let Err(error) = print(&text) {
         tracing::error!("{error:#}");
         return Ok(status.max(EXIT_MODULE_FAILED));
     }
     Ok(status)
+}
+
+/// Writes the timeline of a run to `path`: an HTML page when it ends in `.html`, else SVG.
+fn write_timeline(
+    path: &Path,
+    report: &execute::RunReport,
+    plan: &Plan,
+    infos: &[configurator::module::ModuleInfo],
+) -> std::io::Result<()> {
+    let svg = output::timeline_svg(report, plan, infos);
+    let is_html = path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("html"));
+    let content = if is_html {
+        output::timeline_html(&svg)
+    } else {
+        svg
+    };
+    output::write_atomically(path, content.as_bytes())
+}
+
+/// Returns the plugin file of each module in `set` to run, for `run --report`.
+fn report_plugins(set: &ModuleSet) -> Vec<output::ReportPlugin> {
+    set.enabled
+        .values()
+        .map(|plugin| output::ReportPlugin {
+            name: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            interface_version: plugin.interface_version.clone(),
+            file: plugin.info.path.clone(),
+            sha256: plugin.sha256.clone(),
+        })
+        .collect()
 }
 
 /// Returns an interrupt that SIGINT, SIGTERM and SIGHUP trigger from now on.
@@ -200,6 +331,7 @@ fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let mut set = load_module_set(&args.common, &config)?;
     let selected = set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
+    check_settings(&config, &set)?;
     let infos = set.infos();
     let explanation = explain::explain(&plan, &infos);
     match args.format {
@@ -233,7 +365,11 @@ struct ListedPlugin<'a> {
     #[serde(flatten)]
     info: &'a configurator::module::ModuleInfo,
     interface_version: &'a str,
+    sha256: &'a str,
     enabled: bool,
+    /// The reason a `version` pin leaves the file out of runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<&'a str>,
 }
 
 /// One rejected file in `list --format json`.
@@ -249,16 +385,36 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
         &config.plugin_dir(args.common.plugins.as_deref()),
         "plugin directory",
     )?;
-    let discovered = Discovered::scan(&plugin_dir)?;
+    let options = scan_options(&args.common, &config, &plugin_dir)?;
+    let discovered = Discovered::scan(&plugin_dir, &options)?;
+    let (ignored, _) = discovered.version_pins(&config);
 
     match args.format {
         Format::Text => {
-            let (enabled, disabled): (Vec<_>, Vec<_>) = discovered
-                .plugins
+            let ignored: std::collections::BTreeMap<usize, String> = ignored
                 .iter()
-                .map(|plugin| &plugin.info)
-                .partition(|info| config.is_enabled(&info.name));
-            let mut text = output::module_list(&enabled, &disabled);
+                .map(|(index, note)| (*index, format!("ignored: {note}")))
+                .collect();
+            let entry = |index: usize| {
+                let plugin = &discovered.plugins[index];
+                let note = match ignored.get(&index) {
+                    Some(note) => Some(note.as_str()),
+                    None if !config.is_enabled(&plugin.info.name) => Some("disabled"),
+                    None => None,
+                };
+                output::ListEntry {
+                    info: &plugin.info,
+                    depends_on: &plugin.metadata().depends_on,
+                    interface_version: &plugin.interface_version,
+                    sha256: &plugin.sha256,
+                    note,
+                }
+            };
+            // Modules that run first, then the ones left out.
+            let (running, left_out): (Vec<_>, Vec<_>) = (0..discovered.plugins.len())
+                .map(entry)
+                .partition(|entry| entry.note.is_none());
+            let mut text = output::module_list(&[running, left_out].concat());
             text.push_str(&output::rejected_list(&discovered.rejected));
             print(&text)?;
         }
@@ -272,10 +428,13 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
                 modules: discovered
                     .plugins
                     .iter()
-                    .map(|plugin| ListedPlugin {
+                    .enumerate()
+                    .map(|(index, plugin)| ListedPlugin {
                         info: &plugin.info,
                         interface_version: &plugin.interface_version,
+                        sha256: &plugin.sha256,
                         enabled: config.is_enabled(&plugin.info.name),
+                        ignored: ignored.get(&index).map(String::as_str),
                     })
                     .collect(),
                 rejected: discovered
@@ -301,12 +460,24 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
     Ok(EXIT_SUCCESS)
 }
 
+fn show_config(args: &ConfigShowArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.config.as_deref())?;
+    let defaults = show::Defaults {
+        plugins: args.plugins.as_deref(),
+        jobs: std::thread::available_parallelism().map_or(1, usize::from),
+        lock_dir: Path::new(DEFAULT_LOCK_DIR),
+    };
+    print(&show::effective_config(&config, &defaults)?)?;
+    Ok(EXIT_SUCCESS)
+}
+
 fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet> {
     let plugin_dir = existing_dir(
         &config.plugin_dir(common.plugins.as_deref()),
         "plugin directory",
     )?;
-    let set = ModuleSet::load(&plugin_dir, config, common.skip_broken)?;
+    let options = scan_options(common, config, &plugin_dir)?;
+    let set = ModuleSet::load(&plugin_dir, &options, config, common.skip_broken)?;
     for rejection in &set.rejected {
         tracing::warn!(
             "skipping broken plugin file {}: {}",
@@ -322,6 +493,25 @@ fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet
     }
     check_module_tables(config, &set)?;
     Ok(set)
+}
+
+/// Rejects the run when the settings table of a module about to run does not fit the settings
+/// type the module declared, listing every such mistake with its line.
+fn check_settings(config: &Config, set: &ModuleSet) -> anyhow::Result<()> {
+    let modules = set
+        .enabled
+        .iter()
+        .map(|(name, plugin)| (name.as_str(), plugin as &dyn ModuleCode));
+    let problems = settings::check_modules(modules, config);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    bail!(
+        "{} invalid module setting(s):\n{}",
+        problems.len(),
+        list.join("\n")
+    )
 }
 
 /// Rejects `[modules.NAME]` tables for modules that are not loaded, which are most likely
@@ -366,6 +556,25 @@ fn check_module_tables(config: &Config, set: &ModuleSet) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Returns the discovery settings for `plugin_dir`, with this executable as the plugin scanner.
+fn scan_options(
+    common: &Common,
+    config: &Config,
+    plugin_dir: &Path,
+) -> anyhow::Result<ScanOptions> {
+    let scanner = std::env::current_exe()
+        .context("cannot find the configurator executable, which runs the plugin scanner")?;
+    let options = ScanOptions::from_config(config, plugin_dir, common.insecure_plugins, scanner);
+    if !options.strict {
+        tracing::warn!(
+            "plugin trust checks are off (--insecure-plugins or `[trust] strict = false`): \
+             any user who can write to a plugin file or its directories can run code as this \
+             user"
+        );
+    }
+    Ok(options)
+}
+
 fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {
     Ok(plan::plan(&set.infos(), &set.disabled_names())?)
 }
@@ -386,6 +595,12 @@ fn print(text: &str) -> anyhow::Result<()> {
         .write_all(text.as_bytes())
         .context("cannot write to standard output")?;
     stdout.flush().context("cannot write to standard output")
+}
+
+/// Prints generated text, such as a man page, and returns the success status.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<u8> {
+    print(&String::from_utf8_lossy(bytes))?;
+    Ok(EXIT_SUCCESS)
 }
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {

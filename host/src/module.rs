@@ -14,6 +14,7 @@ use plugin_api::{ConfigurationModule, Context};
 use serde::Serialize;
 
 use crate::requirement::{VersionRequirement, split_depends_on};
+use crate::settings::SettingsCheck;
 
 /// A module's metadata, as planning uses it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -73,6 +74,19 @@ pub trait ModuleCode: Send + Sync {
     /// The module's metadata.
     fn info(&self) -> &ModuleInfo;
 
+    /// Whether the module supports check mode, so that a `run --check` may run it. `false`
+    /// unless the implementation overrides it.
+    fn supports_check(&self) -> bool {
+        false
+    }
+
+    /// Checks a settings table (TOML text) against the module's declared settings type.
+    /// [`SettingsCheck::Undeclared`] unless the implementation overrides it.
+    fn check_settings(&self, settings: &str) -> SettingsCheck {
+        let _ = settings;
+        SettingsCheck::Undeclared
+    }
+
     /// Runs the module's `configure` with the given services and settings table (TOML text).
     ///
     /// Implementations never panic: a panic in module code is returned as a [`RunFailure`].
@@ -80,9 +94,14 @@ pub trait ModuleCode: Send + Sync {
 }
 
 /// A [`ConfigurationModule`] compiled into the host binary.
+///
+/// NOTE: `configure` runs without the per-thread context that the plugin glue sets up, so
+/// `plugin_api::fs` and `utils::file_lock` do not reach the host, and `fs::write_atomic` writes
+/// even in a check run. The context's own helpers work as in a plugin.
 #[derive(Debug)]
 pub struct InProcess<M> {
     info: ModuleInfo,
+    supports_check: bool,
     module: M,
 }
 
@@ -100,13 +119,21 @@ impl<M: ConfigurationModule> InProcess<M> {
             force_sequential: module.force_sequential(),
             path: None,
         };
-        Self { info, module }
+        Self {
+            info,
+            supports_check: module.supports_check(),
+            module,
+        }
     }
 }
 
 impl<M: ConfigurationModule> ModuleCode for InProcess<M> {
     fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    fn supports_check(&self) -> bool {
+        self.supports_check
     }
 
     fn configure(&self, host: HostServicesBox, settings: &str) -> ModuleResult {

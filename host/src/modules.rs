@@ -1,20 +1,25 @@
-//! Assembly of the module set a command works on: discovery, loading, the duplicate check and
-//! the configuration's `enabled` switches.
+//! Assembly of the module set a command works on: discovery through the plugin scanner,
+//! loading into the host, the duplicate check with the configuration's version pins, and the
+//! configuration's `enabled` switches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use semver::Version;
 
 use crate::config::Config;
-use crate::loader::{self, DiscoverError, LoadedPlugin, Rejection};
+use crate::loader::{self, LoadedPlugin, Rejection};
 use crate::module::{ModuleCode, ModuleInfo};
+use crate::scan::{self, FileIdentity, PassedFile, ScanError, ScanOptions};
 use crate::selection::{self, LeftOutReason, Selected, Selection, SelectionError};
 
 /// Errors that make the plugin directory unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleSetError {
-    /// The plugin directory could not be listed.
+    /// The plugin directory could not be listed or the plugin scanner could not start.
     #[error(transparent)]
-    Discover(#[from] DiscoverError),
+    Scan(#[from] ScanError),
 
     /// Files could not be loaded and `--skip-broken` was not given.
     #[error("{}", rejected_message(.0))]
@@ -23,6 +28,21 @@ pub enum ModuleSetError {
     /// Two or more files provide the same module name.
     #[error("{}", duplicates_message(.0))]
     Duplicates(Vec<Duplicate>),
+
+    /// The configuration pins module versions that no plugin file provides.
+    #[error("{}", unsatisfied_pins_message(.0))]
+    UnsatisfiedPins(Vec<UnsatisfiedPin>),
+}
+
+/// A `version` pin in the configuration that no plugin file satisfies.
+#[derive(Debug, Clone)]
+pub struct UnsatisfiedPin {
+    /// The module name.
+    pub name: String,
+    /// The pinned version.
+    pub pinned: String,
+    /// Each file providing the module, with the version it declares.
+    pub files: Vec<(PathBuf, String)>,
 }
 
 /// Files that provide the same module name.
@@ -59,29 +79,46 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// Loads every `*.so` file of `plugin_dir`, keeping the rejected ones with their reasons.
-    pub fn scan(plugin_dir: &Path) -> Result<Self, DiscoverError> {
+    /// Examines every `*.so` file of `plugin_dir` in the plugin scanner, then loads the files
+    /// it passed into this process, keeping the rejected ones with their reasons.
+    pub fn scan(plugin_dir: &Path, options: &ScanOptions) -> Result<Self, ScanError> {
+        let scanned = scan::scan_directory(plugin_dir, options)?;
+        let started = Instant::now();
         let mut plugins = Vec::new();
-        let mut rejected = Vec::new();
-        for path in loader::discover(plugin_dir)? {
-            match loader::load(&path) {
+        let mut rejected = scanned.rejected;
+        for passed in scanned.passed {
+            match load_passed(&passed) {
                 Ok(plugin) => {
                     tracing::debug!(
-                        "loaded {} from {} (version {}, plugin-api {})",
+                        "loaded {} from {} (version {}, plugin-api {}, sha256 {})",
                         plugin.info.name,
-                        path.display(),
+                        passed.path.display(),
                         plugin.info.version,
-                        plugin.interface_version
+                        plugin.interface_version,
+                        plugin.sha256
                     );
                     plugins.push(plugin);
                 }
-                Err(rejection) => {
-                    tracing::debug!("rejected {}: {}", path.display(), rejection.reason);
-                    if let Some(detail) = &rejection.detail {
-                        tracing::debug!("loader report for {}:\n{detail}", path.display());
-                    }
-                    rejected.push(rejection);
-                }
+                Err(rejection) => rejected.push(Rejection {
+                    reason: scan::one_line(&rejection.reason),
+                    ..rejection
+                }),
+            }
+        }
+        tracing::debug!(
+            "loaded {} plugin(s) into the host in {:?}",
+            plugins.len(),
+            started.elapsed()
+        );
+        rejected.sort_by(|a, b| a.path.cmp(&b.path));
+        for rejection in &rejected {
+            tracing::debug!(
+                "rejected {}: {}",
+                rejection.path.display(),
+                rejection.reason
+            );
+            if let Some(detail) = &rejection.detail {
+                tracing::debug!("loader report for {}:\n{detail}", rejection.path.display());
             }
         }
         Ok(Self {
@@ -89,6 +126,39 @@ impl Discovered {
             plugins,
             rejected,
         })
+    }
+
+    /// Applies the `version` pins of `config` to the plugins.
+    ///
+    /// Returns the index in [`plugins`](Self::plugins) of each plugin that a pin leaves out,
+    /// with a note giving the reason, and the pins that no file satisfies.
+    pub fn version_pins(&self, config: &Config) -> (BTreeMap<usize, String>, Vec<UnsatisfiedPin>) {
+        let mut ignored = BTreeMap::new();
+        let mut unsatisfied = Vec::new();
+        for (name, pinned) in config.version_pins() {
+            let providers: Vec<usize> = (0..self.plugins.len())
+                .filter(|&index| self.plugins[index].info.name == name)
+                .collect();
+            let (matching, others): (Vec<usize>, Vec<usize>) = providers
+                .iter()
+                .partition(|&&index| same_version(&self.plugins[index].info.version, &pinned));
+            if matching.is_empty() {
+                unsatisfied.push(UnsatisfiedPin {
+                    name: name.clone(),
+                    pinned: pinned.to_string(),
+                    files: providers
+                        .iter()
+                        .map(|&index| file_and_version(&self.plugins[index]))
+                        .collect(),
+                });
+                continue;
+            }
+            for index in others {
+                let note = format!("the configuration pins module `{name}` to version {pinned}");
+                ignored.insert(index, note);
+            }
+        }
+        (ignored, unsatisfied)
     }
 
     /// Checks the files as one module set and applies the configuration's `enabled` switches.
@@ -105,13 +175,35 @@ impl Discovered {
             return Err(ModuleSetError::Rejected(self.rejected));
         }
 
-        let duplicates = find_duplicates(&self.plugins);
+        let (ignored, unsatisfied) = self.version_pins(config);
+        if !unsatisfied.is_empty() {
+            return Err(ModuleSetError::UnsatisfiedPins(unsatisfied));
+        }
+        let mut plugins = Vec::with_capacity(self.plugins.len());
+        for (index, plugin) in self.plugins.into_iter().enumerate() {
+            match ignored.get(&index) {
+                Some(note) => tracing::info!(
+                    "leaving out {} (module {} version {}): {note}",
+                    plugin
+                        .info
+                        .path
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display(),
+                    plugin.info.name,
+                    plugin.info.version
+                ),
+                None => plugins.push(plugin),
+            }
+        }
+
+        let duplicates = find_duplicates(&plugins);
         if !duplicates.is_empty() {
             return Err(ModuleSetError::Duplicates(duplicates));
         }
 
         let (mut enabled, mut disabled) = (BTreeMap::new(), BTreeMap::new());
-        for plugin in self.plugins {
+        for plugin in plugins {
             let name = plugin.info.name.clone();
             if config.is_enabled(&name) {
                 enabled.insert(name, plugin);
@@ -130,13 +222,15 @@ impl Discovered {
 }
 
 impl ModuleSet {
-    /// Loads and checks every plugin in `plugin_dir`; see [`Discovered::into_module_set`].
+    /// Loads and checks every plugin in `plugin_dir`; see [`Discovered::scan`] and
+    /// [`Discovered::into_module_set`].
     pub fn load(
         plugin_dir: &Path,
+        options: &ScanOptions,
         config: &Config,
         skip_broken: bool,
     ) -> Result<Self, ModuleSetError> {
-        Discovered::scan(plugin_dir)?.into_module_set(config, skip_broken)
+        Discovered::scan(plugin_dir, options)?.into_module_set(config, skip_broken)
     }
 
     /// Returns the names of the disabled modules.
@@ -181,6 +275,41 @@ impl ModuleSet {
     }
 }
 
+/// Loads a file the scanner passed into this process, if it is still the file the scanner
+/// examined.
+fn load_passed(passed: &PassedFile) -> Result<LoadedPlugin, Rejection> {
+    let reject = |reason: String| Rejection {
+        path: passed.path.clone(),
+        reason,
+        detail: None,
+    };
+    let file = scan::open_regular_file(&passed.path)
+        .map_err(|error| reject(format!("cannot be opened: {error}")))?;
+    let identity = file
+        .metadata()
+        .map(|metadata| FileIdentity::of(&metadata))
+        .map_err(|error| reject(format!("cannot be inspected: {error}")))?;
+    if identity != passed.identity {
+        return Err(reject(
+            "changed after the plugin scanner examined it; run configurator again".to_owned(),
+        ));
+    }
+    let mut plugin = loader::load_file(file, &passed.path)?;
+    plugin.sha256 = passed.sha256.clone();
+    Ok(plugin)
+}
+
+/// Returns whether a module's declared `version` is the pinned one, comparing as semver
+/// versions.
+fn same_version(declared: &str, pinned: &Version) -> bool {
+    Version::parse(declared.trim()).is_ok_and(|version| version == *pinned)
+}
+
+fn file_and_version(plugin: &LoadedPlugin) -> (PathBuf, String) {
+    let path = plugin.info.path.clone().unwrap_or_default();
+    (path, plugin.info.version.clone())
+}
+
 fn find_duplicates(loaded: &[LoadedPlugin]) -> Vec<Duplicate> {
     let mut by_name: BTreeMap<&str, Vec<&LoadedPlugin>> = BTreeMap::new();
     for plugin in loaded {
@@ -193,10 +322,7 @@ fn find_duplicates(loaded: &[LoadedPlugin]) -> Vec<Duplicate> {
             name: name.to_owned(),
             files: plugins
                 .iter()
-                .map(|plugin| {
-                    let path = plugin.info.path.clone().unwrap_or_default();
-                    (path, plugin.info.version.clone())
-                })
+                .map(|plugin| file_and_version(plugin))
                 .collect(),
         })
         .collect()
@@ -219,11 +345,32 @@ fn rejected_message(rejected: &[Rejection]) -> String {
 }
 
 fn duplicates_message(duplicates: &[Duplicate]) -> String {
-    let mut text =
-        String::from("several plugin files provide the same module; remove all but one:");
+    let mut text = String::from(
+        "several plugin files provide the same module; remove all but one, or pin one version \
+         with `version = \"X.Y.Z\"` in the module's [modules.NAME] table:",
+    );
     for duplicate in duplicates {
         text.push_str(&format!("\n  - module `{}`:", duplicate.name));
         for (path, version) in &duplicate.files {
+            text.push_str(&format!(" {} (version {version})", path.display()));
+        }
+    }
+    text
+}
+
+fn unsatisfied_pins_message(pins: &[UnsatisfiedPin]) -> String {
+    let mut text = String::from("no plugin file provides a module version the configuration pins:");
+    for pin in pins {
+        text.push_str(&format!(
+            "\n  - module `{}` is pinned to version {}, but ",
+            pin.name, pin.pinned
+        ));
+        if pin.files.is_empty() {
+            text.push_str("no plugin file provides the module");
+            continue;
+        }
+        text.push_str("the plugin directory has only");
+        for (path, version) in &pin.files {
             text.push_str(&format!(" {} (version {version})", path.display()));
         }
     }

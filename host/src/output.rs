@@ -1,4 +1,5 @@
-//! What the operator reads on standard output: the plan, the module list and the run recap.
+//! What the operator reads on standard output: the plan, the module list, the run recap and
+//! the diffs of `run --diff`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -10,9 +11,18 @@ use crate::loader::Rejection;
 use crate::module::ModuleInfo;
 use crate::plan::Plan;
 
+mod diff;
 mod planning;
+mod report;
+mod timeline;
 
+pub use diff::{DiffEntry, diff_entries, diff_text};
 pub use planning::{PlanDocument, placement_text, selection_text};
+pub use report::{
+    REPORT_SCHEMA_VERSION, ReportDocument, ReportInput, ReportPlugin, report_document,
+    write_atomically, write_report,
+};
+pub use timeline::{timeline_html, timeline_svg};
 
 /// Renders the plan as text, one line per batch.
 pub fn plan_text(plan: &Plan) -> String {
@@ -36,26 +46,52 @@ pub fn plan_text(plan: &Plan) -> String {
     text
 }
 
-/// Renders the module table of `configurator list`.
-pub fn module_list(modules: &[&ModuleInfo], disabled: &[&ModuleInfo]) -> String {
-    let rows: Vec<[String; 5]> = modules
-        .iter()
-        .map(|module| row(module, ""))
-        .chain(disabled.iter().map(|module| row(module, " (disabled)")))
-        .collect();
-    let header = ["MODULE", "VERSION", "SEQUENTIAL", "DEPENDS ON", "FILE"].map(str::to_owned);
+/// One plugin file in the table of `configurator list`.
+#[derive(Debug, Clone, Copy)]
+pub struct ListEntry<'a> {
+    /// The module's metadata.
+    pub info: &'a ModuleInfo,
+    /// The `depends_on` entries as declared, with their version requirements.
+    pub depends_on: &'a [String],
+    /// The `plugin-api` version the plugin was built against.
+    pub interface_version: &'a str,
+    /// The SHA-256 of the file as lowercase hex.
+    pub sha256: &'a str,
+    /// The reason the module is left out of runs, such as `disabled`, or `None` when it runs.
+    pub note: Option<&'a str>,
+}
+
+/// Renders the module table of `configurator list`, one row per entry in the given order.
+pub fn module_list(entries: &[ListEntry<'_>]) -> String {
+    let rows: Vec<[String; 7]> = entries.iter().map(row).collect();
+    let header = [
+        "MODULE",
+        "VERSION",
+        "INTERFACE",
+        "SEQUENTIAL",
+        "DEPENDS ON",
+        "FILE",
+        "SHA-256",
+    ]
+    .map(str::to_owned);
     table(&header, &rows)
 }
 
-fn row(module: &ModuleInfo, note: &str) -> [String; 5] {
-    let depends_on = if module.depends_on.is_empty() {
+fn row(entry: &ListEntry<'_>) -> [String; 7] {
+    let module = entry.info;
+    let depends_on = if entry.depends_on.is_empty() {
         "-".to_owned()
     } else {
-        module.depends_on.join(",")
+        entry.depends_on.join(",")
     };
+    let note = entry
+        .note
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default();
     [
         format!("{}{note}", module.name),
         module.version.clone(),
+        entry.interface_version.to_owned(),
         if module.force_sequential { "yes" } else { "no" }.to_owned(),
         depends_on,
         module
@@ -63,6 +99,7 @@ fn row(module: &ModuleInfo, note: &str) -> [String; 5] {
             .as_ref()
             .map(|path| path.display().to_string())
             .unwrap_or_default(),
+        entry.sha256.to_owned(),
     ]
 }
 
@@ -139,6 +176,11 @@ pub fn recap(report: &RunReport) -> String {
     text
 }
 
+/// Returns the line printed after the recap of a check run, which changed nothing.
+pub fn check_notice() -> &'static str {
+    "check mode: nothing was changed; `changed` means the module would have changed something\n"
+}
+
 /// Renders the findings of the access audit, one line each.
 pub fn audit_text(findings: &[crate::audit::Finding], accesses: usize) -> String {
     let mut text = format!("\nAUDIT ({accesses} file accesses recorded)\n");
@@ -164,6 +206,11 @@ pub struct RunDocument<'a> {
     pub interrupted: bool,
     /// The access audit, present with `--audit`.
     pub audit: Option<AuditDocument<'a>>,
+    /// Whether the run was a check run (`--check`), which changed nothing.
+    pub check: bool,
+    /// The file changes as unified diffs, present with `--diff`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Vec<DiffEntry<'a>>>,
 }
 
 /// One module in [`RunDocument`].
@@ -213,6 +260,8 @@ pub fn run_document<'a>(
         elapsed_ms: report.elapsed.as_millis(),
         interrupted: report.interrupted,
         audit,
+        check: false,
+        diff: None,
     }
 }
 
@@ -249,6 +298,7 @@ fn status_detail(status: &Status) -> String {
         Status::NotStarted(StopReason::NoWorkers { error }) => {
             format!("no worker thread could start: {error}")
         }
+        Status::NoCheckSupport => "does not support check mode".to_owned(),
     };
     // Keep the table one line per module; multi-line errors are in the log above.
     let one_line = detail.lines().collect::<Vec<_>>().join(" | ");
@@ -410,6 +460,37 @@ changed=0 unchanged=0 failed=0 skipped=1 timed_out=1 not_started=2 interrupted=1
 shuffle seed: 1234 (repeat this start order with --shuffle=1234)
 abandoned the threads of hosts, sshd; they may still be running when the host exits
 the run was interrupted: no module started after the signal
+";
+        assert_eq!(recap(&run), expected);
+    }
+
+    #[test]
+    fn recap_gives_check_skip_reasons() {
+        let run = RunReport {
+            modules: vec![
+                report("legacy", Status::NoCheckSupport, 0),
+                report(
+                    "motd",
+                    Status::Skipped {
+                        dependency: "legacy".into(),
+                        failed: "legacy".into(),
+                        cause: SkipCause::NoCheckSupport,
+                    },
+                    0,
+                ),
+            ],
+            elapsed: Duration::from_millis(3),
+            schedule: Schedule::Batches,
+            shuffle_seed: None,
+            interrupted: false,
+        };
+        let expected = "
+RECAP
+  MODULE  STATUS   TIME  DETAIL
+  legacy  skipped  -     does not support check mode
+  motd    skipped  -     dependency legacy does not support check mode
+
+changed=0 unchanged=0 failed=0 skipped=2 timed_out=0 not_started=0 interrupted=0  total 3ms
 ";
         assert_eq!(recap(&run), expected);
     }

@@ -1,8 +1,8 @@
 //! The host's implementation of [`HostServices`]: what one module may ask of the host while its
 //! `configure` runs.
 //!
-//! Each module gets its own [`ModuleServices`], which knows the module's name, the run's root
-//! and lock manager, and the locks the module holds. Its methods are called from plugin code
+//! Each module gets its own [`ModuleServices`], which stores the module's name, the run's root
+//! and lock manager, the locks the module holds, and whether the run is a check run. Its methods are called from plugin code
 //! through `extern "C"` functions, so none of them may unwind: each catches panics and turns them
 //! into an error or a log line.
 
@@ -11,16 +11,17 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RStr, RString, RVec};
 use plugin_api::ffi::{self, HostServices, HostServices_TO, HostServicesBox, LogLevel};
 
 use crate::audit::{Access, AccessKind, AccessLog};
-use crate::locks::{LockHandle, LockManager};
+use crate::changes::ChangeLog;
+use crate::locks::{LockHandle, LockManager, LockWait, LockWaitLog};
 use crate::paths::resolve_in_root;
 
 /// Host services bound to one module of one run.
@@ -41,6 +42,12 @@ struct ServiceState {
     phase: AtomicU8,
     /// Where accesses are recorded when the run is audited.
     audit: Option<Arc<AccessLog>>,
+    /// Whether the run is a check run, in which the module's helpers write nothing.
+    check: bool,
+    /// The log of file changes, kept in check runs and for diffs.
+    changes: Option<Arc<ChangeLog>>,
+    /// The log of lock requests and their waits, for `run --report`.
+    lock_waits: Option<Arc<LockWaitLog>>,
 }
 
 /// The module's `configure` is running.
@@ -62,6 +69,9 @@ impl ModuleServices {
                 next_token: AtomicU64::new(1),
                 phase: AtomicU8::new(ACTIVE),
                 audit: None,
+                check: false,
+                changes: None,
+                lock_waits: None,
             }),
         }
     }
@@ -78,6 +88,25 @@ impl ModuleServices {
             state.audit = audit;
         }
         services
+    }
+
+    /// Makes the services those of a check run when `check` is set, and records the module's
+    /// file changes in `changes`, if given. A check run needs `changes` to keep the content it
+    /// does not write.
+    pub fn with_changes(mut self, check: bool, changes: Option<Arc<ChangeLog>>) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.inner) {
+            state.check = check;
+            state.changes = changes;
+        }
+        self
+    }
+
+    /// Records the module's lock requests and how long each waited in `lock_waits`, if given.
+    pub fn with_lock_waits(mut self, lock_waits: Option<Arc<LockWaitLog>>) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.inner) {
+            state.lock_waits = lock_waits;
+        }
+        self
     }
 
     /// Returns the ABI-stable trait object handed to the module.
@@ -181,11 +210,25 @@ impl ModuleServices {
             ));
         }
         tracing::debug!(module = %self.inner.module, path = %resolved.display(), "waiting for lock");
-        let handle = self
-            .inner
-            .locks
-            .acquire_with_timeout(&self.inner.module, &resolved, &relative, timeout)
-            .map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
+        // The holder is read before the request, so it is the module the wait began behind.
+        let holder = self.inner.locks.holder(&resolved);
+        let requested = Instant::now();
+        let acquired = self.inner.locks.acquire_with_timeout(
+            &self.inner.module,
+            &resolved,
+            &relative,
+            timeout,
+        );
+        if let Some(log) = &self.inner.lock_waits {
+            log.record(LockWait {
+                module: self.inner.module.clone(),
+                path: Path::new("/").join(&relative),
+                holder,
+                waited: requested.elapsed(),
+                acquired: acquired.is_ok(),
+            });
+        }
+        let handle = acquired.map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
 
         let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
         // Checked under the `held` mutex, which `end` takes after changing the phase, so a lock
@@ -239,6 +282,52 @@ impl HostServices for ModuleServices {
         });
     }
 
+    fn check_mode(&self) -> bool {
+        self.inner.check
+    }
+
+    fn records_changes(&self) -> bool {
+        self.inner.changes.is_some()
+    }
+
+    fn record_change(&self, path: RSlice<'_, u8>, old: ROption<RVec<u8>>, new: RVec<u8>) {
+        let _ = guarded(|| {
+            self.check_active()?;
+            let Some(changes) = &self.inner.changes else {
+                return Ok(());
+            };
+            // The module passes the path it wrote, resolved under the root; the diff names the
+            // system path.
+            let resolved = path_of(&path);
+            let system_path = match resolved.strip_prefix(&self.inner.root) {
+                Ok(inside) => Path::new("/").join(inside),
+                Err(_) => resolved.to_owned(),
+            };
+            changes.record(
+                &self.inner.module,
+                &system_path,
+                resolved,
+                old.into_option().map(RVec::into_vec),
+                new.into_vec(),
+                self.inner.check,
+            );
+            Ok(())
+        });
+    }
+
+    fn staged_content(&self, path: RSlice<'_, u8>) -> ROption<RVec<u8>> {
+        let staged = guarded(|| {
+            self.check_active()?;
+            let staged = match &self.inner.changes {
+                Some(changes) if self.inner.check => changes.staged(path_of(&path)),
+                _ => None,
+            };
+            Ok(staged.map(RVec::from))
+        });
+        // A module whose access ended reads the file itself, like a module of a real run.
+        staged.into_result().ok().flatten().into()
+    }
+
     fn unlock(&self, token: u64) {
         let _ = guarded(|| {
             let handle = self.held().remove(&token);
@@ -249,7 +338,14 @@ impl HostServices for ModuleServices {
 
     fn log(&self, level: LogLevel, message: RStr<'_>) {
         let _ = guarded(|| {
-            log_module_message(&self.inner.module, level, message.as_str());
+            // In a check run a module logs what it does as if it wrote, such as "wrote
+            // /etc/motd", because its helpers hide the difference.
+            if self.inner.check {
+                let message = format!("(check mode) {}", message.as_str());
+                log_module_message(&self.inner.module, level, &message);
+            } else {
+                log_module_message(&self.inner.module, level, message.as_str());
+            }
             Ok(())
         });
     }
@@ -275,13 +371,33 @@ fn path_of<'a>(bytes: &'a RSlice<'_, u8>) -> &'a Path {
 /// Emits a module's own message as a host log event prefixed with the module's name.
 pub fn log_module_message(module: &str, level: LogLevel, message: &str) {
     let message = crate::output::printable(message);
-    match level {
-        LogLevel::Error => tracing::error!("[{module}] {message}"),
-        LogLevel::Warn => tracing::warn!("[{module}] {message}"),
-        LogLevel::Info => tracing::info!("[{module}] {message}"),
-        LogLevel::Debug => tracing::debug!("[{module}] {message}"),
-        LogLevel::Trace => tracing::trace!("[{module}] {message}"),
+    let as_field = MODULE_NAME_AS_FIELD.load(Ordering::Relaxed);
+    macro_rules! emit {
+        ($level:ident) => {
+            if as_field {
+                tracing::$level!(module = %module, "{message}")
+            } else {
+                tracing::$level!("[{module}] {message}")
+            }
+        };
     }
+    match level {
+        LogLevel::Error => emit!(error),
+        LogLevel::Warn => emit!(warn),
+        LogLevel::Info => emit!(info),
+        LogLevel::Debug => emit!(debug),
+        LogLevel::Trace => emit!(trace),
+    }
+}
+
+/// Whether module messages carry the module's name in a `module` field instead of a `[NAME]`
+/// prefix of the text; set for JSON logs, whose readers filter on fields.
+static MODULE_NAME_AS_FIELD: AtomicBool = AtomicBool::new(false);
+
+/// Makes module messages carry the module's name in a `module` field, for `--log-format json`,
+/// instead of a `[NAME]` prefix of the message.
+pub fn log_module_name_as_field(enabled: bool) {
+    MODULE_NAME_AS_FIELD.store(enabled, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -424,6 +540,66 @@ mod tests {
         assert!(result.is_err(), "an abandoned module was granted a lock");
         assert_eq!(locks.holder(&dir.path().join("etc/hosts")), None);
         assert!(waiter.held().is_empty());
+    }
+
+    #[test]
+    fn check_write_is_staged_for_the_next_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LockManager::without_sidecars(None);
+        let changes = Arc::new(ChangeLog::default());
+        let writer = ModuleServices::new("system", dir.path(), Arc::clone(&locks))
+            .with_changes(true, Some(Arc::clone(&changes)));
+        let reader = ModuleServices::new("hosts", dir.path(), Arc::clone(&locks))
+            .with_changes(true, Some(Arc::clone(&changes)));
+        let writer_context = Context::new(writer.to_ffi(), "system", "");
+        let reader_context = Context::new(reader.to_ffi(), "hosts", "");
+
+        assert!(writer_context.is_check());
+        assert!(
+            writer_context
+                .write_atomic("/etc/system_config", "hostname=web01\n", 0o644)
+                .unwrap()
+        );
+        writer.finish();
+
+        assert_eq!(
+            reader_context
+                .read_to_string("/etc/system_config")
+                .unwrap()
+                .as_deref(),
+            Some("hostname=web01\n"),
+            "a later module reads what the writer would have written"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let recorded = changes.changes();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].module, "system");
+        assert_eq!(recorded[0].path, Path::new("/etc/system_config"));
+        assert_eq!(recorded[0].old, None);
+    }
+
+    #[test]
+    fn real_write_is_recorded_for_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = Arc::new(ChangeLog::default());
+        let services = services(dir.path()).with_changes(false, Some(Arc::clone(&changes)));
+        let context = Context::new(services.to_ffi(), "hosts", "");
+
+        assert!(!context.is_check());
+        context.write_atomic("/etc/hosts", "new\n", 0o644).unwrap();
+
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("etc/hosts")).unwrap(),
+            "new\n"
+        );
+        let recorded = changes.changes();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].new, b"new\n");
+        assert_eq!(
+            changes.staged(&dir.path().join("etc/hosts")),
+            None,
+            "only a check run stages content"
+        );
     }
 
     #[test]

@@ -891,6 +891,94 @@ fn unknown_planned_module_is_rejected() {
 }
 
 #[test]
+fn module_planned_twice_is_rejected() {
+    let mut fixture = Fixture::new();
+    fixture.add("a", &[], false, succeed);
+    let plan = Plan {
+        batches: vec![
+            Batch {
+                modules: vec!["a".to_owned()],
+                sequential: false,
+            },
+            Batch {
+                modules: vec!["a".to_owned()],
+                sequential: false,
+            },
+        ],
+    };
+
+    let result = execute::execute(
+        &plan,
+        &fixture.modules,
+        &BTreeMap::new(),
+        &fixture.options(Schedule::Batches, 1),
+    );
+
+    assert!(
+        matches!(result, Err(ExecuteError::DuplicateModule { ref name }) if name == "a"),
+        "{result:?}"
+    );
+    assert!(fixture.spans().is_empty(), "nothing runs");
+}
+
+#[test]
+fn first_plan_problem_is_reported() {
+    let mut fixture = Fixture::new();
+    fixture.add("a", &[], false, succeed);
+    let cases: [(&[&str], &str); 2] = [
+        (&["ghost", "a", "a"], "missing ghost"),
+        (&["a", "a", "ghost"], "duplicate a"),
+    ];
+    for (names, expected) in cases {
+        let plan = Plan {
+            batches: vec![Batch {
+                modules: names.iter().map(|name| name.to_string()).collect(),
+                sequential: false,
+            }],
+        };
+
+        let result = execute::execute(
+            &plan,
+            &fixture.modules,
+            &BTreeMap::new(),
+            &fixture.options(Schedule::Batches, 1),
+        );
+
+        let problem = match &result {
+            Err(ExecuteError::MissingModule { name }) => format!("missing {name}"),
+            Err(ExecuteError::DuplicateModule { name }) => format!("duplicate {name}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(problem, expected, "plan {names:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "must map each module's name to that module")]
+fn modules_under_other_names_panic() {
+    let mut fixture = Fixture::new();
+    fixture.add("a", &[], false, succeed);
+    fixture.add("b", &[], false, succeed);
+    let swapped = BTreeMap::from([
+        ("a".to_owned(), Arc::clone(&fixture.modules["b"])),
+        ("b".to_owned(), Arc::clone(&fixture.modules["a"])),
+    ]);
+    let plan = Plan {
+        batches: vec![Batch {
+            modules: vec!["a".to_owned(), "b".to_owned()],
+            sequential: false,
+        }],
+    };
+
+    let _ = execute::execute(
+        &plan,
+        &swapped,
+        &BTreeMap::new(),
+        &fixture.options(Schedule::Batches, 1),
+    );
+}
+
+#[test]
 fn empty_plan_runs_nothing() {
     let fixture = Fixture::new();
     for schedule in [Schedule::Batches, Schedule::Eager] {

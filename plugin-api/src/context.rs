@@ -91,7 +91,9 @@ impl Context {
     /// Deserializes the module's `[modules.NAME]` table from the configuration file.
     ///
     /// A module without a table gets an empty one, so give the settings type `#[serde(default)]`
-    /// to make every key optional.
+    /// to make every key optional. Declare the same type in
+    /// [`export_module!`](crate::export_module) (`settings = T`) so that the host checks every
+    /// table before any module runs.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, ContextError> {
         toml::from_str(&self.settings).map_err(|err| ContextError::InvalidSettings {
             module: self.module.clone(),
@@ -109,6 +111,16 @@ impl Context {
     /// Returns the run's root directory (`/` on a real system).
     pub fn root(&self) -> PathBuf {
         path_from_bytes(self.host.root().as_slice())
+    }
+
+    /// Returns whether the run is a dry run (`configurator run --check`).
+    ///
+    /// The context's file helpers then record what they would write instead of writing, so a
+    /// module that changes files only through them needs no check of its own. A module that
+    /// changes the system in any other way, such as by running a tool, must leave that out
+    /// when this returns `true`. See [Check mode](crate#check-mode).
+    pub fn is_check(&self) -> bool {
+        self.host.check_mode()
     }
 
     /// Takes the exclusive lock for a system path, blocking until it is free.
@@ -134,6 +146,7 @@ impl Context {
     ///
     /// The host's access audit counts this as a plain read, one that relies on what other
     /// modules wrote, unlike a read through a [`FileLock`] the module holds to edit the file.
+    /// In check mode a file that a module of the run would have written reads as that content.
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> crate::Result<Option<String>> {
         let path = path.as_ref();
         let resolved = self.resolve(path)?;
@@ -143,11 +156,14 @@ impl Context {
             RSlice::from_slice(resolved.as_os_str().as_bytes()),
         );
         let lock = self.file_lock(path)?;
-        crate::fs::read_unrecorded(lock.path())
+        crate::fs::read_as_seen(Some(&self.host), lock.path())
     }
 
     /// Replaces a file atomically under its lock, unless it already has `contents`; returns
     /// whether it wrote. A new file gets `new_mode`; see [`crate::fs::write_atomic`].
+    ///
+    /// In check mode it writes nothing and returns whether it would have written; the host
+    /// records the new content (see [`FileLock::write_atomic`]).
     pub fn write_atomic(
         &self,
         path: impl AsRef<Path>,
@@ -164,6 +180,8 @@ impl Context {
 
     /// Appends `line` to a text file under its lock unless a line equal to it is already there;
     /// returns whether it wrote. A missing file is created with mode `0o644`.
+    ///
+    /// In check mode it writes nothing and returns whether it would have written.
     pub fn append_line_if_missing(
         &self,
         path: impl AsRef<Path>,
@@ -260,17 +278,20 @@ impl FileLock {
     /// Reads the locked file as text, returning `None` when it does not exist.
     ///
     /// The host's access audit sees the read as part of editing a shared file under its lock.
+    /// In check mode a file that a module of the run would have written reads as that content.
     pub fn read_to_string(&self) -> crate::Result<Option<String>> {
         self.record(AccessKind::Read);
-        crate::fs::read_unrecorded(&self.path)
+        crate::fs::read_as_seen(Some(&self.host), &self.path)
     }
 
     /// Replaces the locked file atomically with `contents`; a new file gets `new_mode`.
     ///
-    /// See [`crate::fs::write_atomic`]. The host's access audit sees the write.
+    /// See [`crate::fs::write_atomic`]. The host's access audit sees the write. In check mode
+    /// nothing is written: the host records `contents` as the file's new content, which later
+    /// reads through the context's helpers return for the rest of the run.
     pub fn write_atomic(&self, contents: impl AsRef<[u8]>, new_mode: u32) -> crate::Result<()> {
         self.record(AccessKind::Write);
-        crate::fs::write_unrecorded(&self.path, contents.as_ref(), new_mode)
+        crate::fs::write_or_record(Some(&self.host), &self.path, contents.as_ref(), new_mode)
     }
 
     fn record(&self, kind: AccessKind) {
@@ -335,4 +356,377 @@ fn bytes_of(path: &Path) -> RSlice<'_, u8> {
 
 fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::fs;
+    use std::sync::{Arc, Mutex};
+
+    use abi_stable::sabi_trait::TD_Opaque;
+    use abi_stable::std_types::{RArc, ROption, RString, RVec};
+
+    use super::*;
+    use crate::ffi::{HostServices, HostServices_TO};
+
+    /// One change a module reported through `record_change`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Change {
+        path: PathBuf,
+        old: Option<String>,
+        new: String,
+    }
+
+    /// The host side of one module under a temporary root, as far as the file helpers use it.
+    /// Paths resolve by joining them to the root and every lock is granted. In check mode each
+    /// recorded change becomes the file's content for later reads, as in the real host.
+    #[derive(Clone)]
+    struct RecordingHost {
+        root: PathBuf,
+        check: bool,
+        records: bool,
+        changes: Arc<Mutex<Vec<Change>>>,
+        staged: Arc<Mutex<HashMap<PathBuf, Vec<u8>>>>,
+    }
+
+    impl RecordingHost {
+        fn new(root: &Path, check: bool, records: bool) -> Self {
+            Self {
+                root: root.to_owned(),
+                check,
+                records,
+                changes: Arc::default(),
+                staged: Arc::default(),
+            }
+        }
+
+        fn context(&self) -> Context {
+            let host = HostServices_TO::from_ptr(RArc::new(self.clone()), TD_Opaque);
+            Context::new(host, "motd", "")
+        }
+
+        fn changes(&self) -> Vec<Change> {
+            self.changes.lock().unwrap().clone()
+        }
+    }
+
+    impl HostServices for RecordingHost {
+        fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
+            let path = path_from_bytes(path.as_slice());
+            let inside = path.strip_prefix("/").unwrap_or(&path);
+            RResult::ROk(RVec::from(self.root.join(inside).as_os_str().as_bytes()))
+        }
+
+        fn lock(&self, _path: RSlice<'_, u8>) -> RResult<u64, RString> {
+            RResult::ROk(1)
+        }
+
+        fn unlock(&self, _token: u64) {}
+
+        fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+
+        fn root(&self) -> RVec<u8> {
+            RVec::from(self.root.as_os_str().as_bytes())
+        }
+
+        fn check_mode(&self) -> bool {
+            self.check
+        }
+
+        fn records_changes(&self) -> bool {
+            self.records
+        }
+
+        fn record_change(&self, path: RSlice<'_, u8>, old: ROption<RVec<u8>>, new: RVec<u8>) {
+            let path = path_from_bytes(path.as_slice());
+            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+            self.changes.lock().unwrap().push(Change {
+                path: path.clone(),
+                old: old.as_ref().map(|old| text(old)).into_option(),
+                new: text(&new),
+            });
+            if self.check {
+                self.staged.lock().unwrap().insert(path, new.into_vec());
+            }
+        }
+
+        fn staged_content(&self, path: RSlice<'_, u8>) -> ROption<RVec<u8>> {
+            let path = path_from_bytes(path.as_slice());
+            self.staged
+                .lock()
+                .unwrap()
+                .get(&path)
+                .map(|content| RVec::from(content.as_slice()))
+                .into()
+        }
+    }
+
+    /// A host that implements only the services of plugin-api 1.0, as an older host does.
+    #[derive(Clone)]
+    struct OlderHost {
+        root: PathBuf,
+    }
+
+    impl HostServices for OlderHost {
+        fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
+            let path = path_from_bytes(path.as_slice());
+            let inside = path.strip_prefix("/").unwrap_or(&path);
+            RResult::ROk(RVec::from(self.root.join(inside).as_os_str().as_bytes()))
+        }
+
+        fn lock(&self, _path: RSlice<'_, u8>) -> RResult<u64, RString> {
+            RResult::ROk(1)
+        }
+
+        fn unlock(&self, _token: u64) {}
+
+        fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+
+        fn root(&self) -> RVec<u8> {
+            RVec::from(self.root.as_os_str().as_bytes())
+        }
+    }
+
+    fn entries_of(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn is_check_follows_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+
+        assert!(
+            RecordingHost::new(dir.path(), true, true)
+                .context()
+                .is_check()
+        );
+        assert!(
+            !RecordingHost::new(dir.path(), false, true)
+                .context()
+                .is_check()
+        );
+    }
+
+    #[test]
+    fn check_write_atomic_records_instead_of_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("etc")).unwrap();
+        fs::write(dir.path().join("etc/motd"), "old\n").unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let ctx = host.context();
+
+        let wrote = ctx.write_atomic("/etc/motd", "new\n", 0o644).unwrap();
+
+        assert!(wrote, "write_atomic reports the write it would make");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/motd")).unwrap(),
+            "old\n"
+        );
+        assert_eq!(entries_of(&dir.path().join("etc")), ["motd"]);
+        assert_eq!(
+            host.changes(),
+            [Change {
+                path: dir.path().join("etc/motd"),
+                old: Some("old\n".to_owned()),
+                new: "new\n".to_owned(),
+            }]
+        );
+    }
+
+    #[test]
+    fn check_write_atomic_of_same_content_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("etc")).unwrap();
+        fs::write(dir.path().join("etc/motd"), "same\n").unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+
+        let wrote = host
+            .context()
+            .write_atomic("/etc/motd", "same\n", 0o644)
+            .unwrap();
+
+        assert!(!wrote);
+        assert_eq!(host.changes(), []);
+    }
+
+    #[test]
+    fn check_reads_see_recorded_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let ctx = host.context();
+
+        ctx.write_atomic("/etc/hostname", "web01\n", 0o644).unwrap();
+
+        assert_eq!(
+            ctx.read_to_string("/etc/hostname").unwrap().as_deref(),
+            Some("web01\n")
+        );
+        let lock = ctx.file_lock("/etc/hostname").unwrap();
+        assert_eq!(lock.read_to_string().unwrap().as_deref(), Some("web01\n"));
+        assert!(
+            !ctx.write_atomic("/etc/hostname", "web01\n", 0o644).unwrap(),
+            "the recorded content counts as current"
+        );
+        assert_eq!(
+            entries_of(dir.path()),
+            Vec::<String>::new(),
+            "check mode creates neither the file nor its directory"
+        );
+    }
+
+    #[test]
+    fn check_append_builds_on_recorded_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let ctx = host.context();
+
+        assert!(ctx.append_line_if_missing("/etc/shells", "/bin/a").unwrap());
+        assert!(ctx.append_line_if_missing("/etc/shells", "/bin/b").unwrap());
+        assert!(!ctx.append_line_if_missing("/etc/shells", "/bin/a").unwrap());
+
+        let path = dir.path().join("etc/shells");
+        assert_eq!(
+            host.changes(),
+            [
+                Change {
+                    path: path.clone(),
+                    old: None,
+                    new: "/bin/a\n".to_owned(),
+                },
+                Change {
+                    path: path.clone(),
+                    old: Some("/bin/a\n".to_owned()),
+                    new: "/bin/a\n/bin/b\n".to_owned(),
+                },
+            ]
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn check_lock_write_atomic_records_instead_of_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let ctx = host.context();
+
+        let lock = ctx.file_lock("/etc/group").unwrap();
+        lock.write_atomic("root:x:0:\n", 0o644).unwrap();
+
+        assert!(!dir.path().join("etc").exists());
+        assert_eq!(
+            lock.read_to_string().unwrap().as_deref(),
+            Some("root:x:0:\n")
+        );
+        assert_eq!(host.changes().len(), 1);
+    }
+
+    #[test]
+    fn check_fs_helpers_record_on_configure_thread_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let ctx = host.context();
+        let path = ctx.resolve("/etc/motd").unwrap();
+
+        {
+            let _current = crate::export::CurrentContext::enter(&ctx);
+            crate::fs::write_atomic(&path, "staged\n", 0o644).unwrap();
+
+            assert!(!path.exists(), "check mode writes nothing");
+            assert_eq!(
+                crate::fs::read_to_string_if_exists(&path)
+                    .unwrap()
+                    .as_deref(),
+                Some("staged\n")
+            );
+        }
+        assert_eq!(host.changes().len(), 1);
+
+        // Without a configure call on this thread the helpers know no host and write.
+        crate::fs::write_atomic(&path, "written\n", 0o644).unwrap();
+
+        assert_eq!(fs::read_to_string(&path).unwrap(), "written\n");
+        assert_eq!(host.changes().len(), 1);
+    }
+
+    #[test]
+    fn check_write_to_directory_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etc/motd")).unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let lock = host.context().file_lock("/etc/motd").unwrap();
+
+        let error = lock.write_atomic("text\n", 0o644).unwrap_err();
+
+        assert!(format!("{error:#}").contains("is a directory"), "{error:#}");
+        assert_eq!(host.changes(), []);
+    }
+
+    #[test]
+    fn real_write_is_reported_when_host_records_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), false, true);
+        let ctx = host.context();
+
+        assert!(ctx.write_atomic("/etc/motd", "hello\n", 0o644).unwrap());
+        assert!(ctx.append_line_if_missing("/etc/motd", "world").unwrap());
+
+        let path = dir.path().join("etc/motd");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "hello\nworld\n");
+        assert_eq!(
+            host.changes(),
+            [
+                Change {
+                    path: path.clone(),
+                    old: None,
+                    new: "hello\n".to_owned(),
+                },
+                Change {
+                    path: path.clone(),
+                    old: Some("hello\n".to_owned()),
+                    new: "hello\nworld\n".to_owned(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn real_write_reports_nothing_unless_requested() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RecordingHost::new(dir.path(), false, false);
+
+        host.context()
+            .write_atomic("/etc/motd", "hello\n", 0o644)
+            .unwrap();
+
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/motd")).unwrap(),
+            "hello\n"
+        );
+        assert_eq!(host.changes(), []);
+    }
+
+    #[test]
+    fn older_host_runs_helpers_for_real() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostServices_TO::from_ptr(
+            RArc::new(OlderHost {
+                root: dir.path().to_owned(),
+            }),
+            TD_Opaque,
+        );
+        let ctx = Context::new(host, "motd", "");
+
+        assert!(!ctx.is_check());
+        assert!(ctx.write_atomic("/etc/motd", "hello\n", 0o644).unwrap());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/motd")).unwrap(),
+            "hello\n"
+        );
+    }
 }

@@ -17,11 +17,13 @@ use abi_stable::library::{
 };
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use serde::de::DeserializeOwned;
 
 use crate::ConfigurationModule;
 use crate::context::Context;
 use crate::ffi::{
-    FailureKind, FfiFailure, FfiOutcome, HostServicesBox, ModuleLib, ModuleLibRef, ModuleMetadata,
+    FailureKind, FfiFailure, FfiOutcome, FfiSettingsCheck, FfiSettingsProblem, HostServicesBox,
+    ModuleLib, ModuleLibRef, ModuleMetadata,
 };
 
 /// The symbol abi_stable's loader looks up in a plugin. A unit test checks it against
@@ -42,6 +44,10 @@ pub trait ModuleInstance: ConfigurationModule {
     /// Whether the plugin crate unwinds on panic (`panic = "unwind"`, Rust's default). A plugin
     /// built with `panic = "abort"` would end the host on any panic, so it is rejected at load.
     const UNWINDS: bool;
+
+    /// Checks a settings table (TOML text) against the settings type the author declared with
+    /// `export_module!(Module, settings = Type)`; `None` when the author declared none.
+    const CHECK_SETTINGS: Option<fn(&str) -> Vec<FfiSettingsProblem>> = None;
 
     /// Returns the module instance, building it on first use.
     fn instance() -> &'static Self;
@@ -68,6 +74,8 @@ fn module_lib<M: ModuleInstance>() -> ModuleLibRef {
         metadata: metadata_entry::<M>,
         configure: configure_entry::<M>,
         after: after_entry::<M>,
+        supports_check: supports_check_entry::<M>,
+        check_settings: check_settings_entry::<M>,
     }
     .leak_into_prefix()
 }
@@ -86,6 +94,65 @@ extern "C" fn after_entry<M: ModuleInstance>() -> RResult<RVec<RString>, RString
     match catch_panic(|| names_of(M::instance().after())) {
         Ok(names) => RResult::ROk(names),
         Err(message) => RResult::RErr(message.into()),
+    }
+}
+
+extern "C" fn supports_check_entry<M: ModuleInstance>() -> RResult<bool, RString> {
+    match catch_panic(|| M::instance().supports_check()) {
+        Ok(supported) => RResult::ROk(supported),
+        Err(message) => RResult::RErr(message.into()),
+    }
+}
+
+extern "C" fn check_settings_entry<M: ModuleInstance>(settings: RStr<'_>) -> FfiSettingsCheck {
+    let Some(check) = M::CHECK_SETTINGS else {
+        return FfiSettingsCheck::Undeclared;
+    };
+    let problems = match catch_panic(|| check(settings.as_str())) {
+        Ok(problems) => problems,
+        Err(message) => vec![FfiSettingsProblem {
+            path: RString::new(),
+            message: format!("deserializing the settings panicked: {message}").into(),
+        }],
+    };
+    if problems.is_empty() {
+        FfiSettingsCheck::Valid
+    } else {
+        FfiSettingsCheck::Invalid(problems.into())
+    }
+}
+
+/// Deserializes the settings table `text` into `T`, as `Context::settings` does, and returns
+/// the first mistake serde reports, with its key path. serde stops at the first error, so a
+/// table with several mistakes yields one problem.
+#[doc(hidden)]
+pub fn check_settings_as<T: DeserializeOwned>(text: &str) -> Vec<FfiSettingsProblem> {
+    let deserializer = match toml::Deserializer::parse(text) {
+        Ok(deserializer) => deserializer,
+        Err(error) => {
+            return vec![FfiSettingsProblem {
+                path: RString::new(),
+                message: error.message().into(),
+            }];
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![problem_at(error.path(), error.inner().message())],
+    }
+}
+
+/// Builds the problem for `message` at `path`, which serde_path_to_error spells `.` for the
+/// table itself and which ends with the key itself for an unknown key.
+fn problem_at(path: &serde_path_to_error::Path, message: &str) -> FfiSettingsProblem {
+    let path = path.to_string();
+    FfiSettingsProblem {
+        path: if path == "." {
+            RString::new()
+        } else {
+            path.into()
+        },
+        message: message.into(),
     }
 }
 
@@ -141,13 +208,14 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Makes a context's host services visible to `utils::file_lock` until dropped.
-struct CurrentContext {
+/// Makes a context's host services visible to `utils::file_lock` until dropped. The test
+/// harness in `testing` enters it too.
+pub(crate) struct CurrentContext {
     previous: Option<HostServicesBox>,
 }
 
 impl CurrentContext {
-    fn enter(context: &Context) -> Self {
+    pub(crate) fn enter(context: &Context) -> Self {
         let previous = CURRENT_HOST.with(|current| current.replace(Some(context.host().clone())));
         Self { previous }
     }
@@ -206,22 +274,30 @@ fn payload_text(payload: &(dyn Any + Send)) -> String {
 
 /// Exports a [`ConfigurationModule`] from a cdylib crate so that the host can load it.
 ///
-/// Call it once per plugin crate, with the module type and optionally an expression that builds
-/// the module (by default `Default::default()`). The module is built once, on first use.
+/// Call it once per plugin crate, with the module type, optionally an expression that builds
+/// the module (by default `Default::default()`) and optionally `settings = Type`, the type that
+/// `configure` passes to [`Context::settings`](crate::Context::settings). The module is built
+/// once, on first use.
+///
+/// With a declared settings type the host deserializes every module's table into its type
+/// before any module runs, and rejects the run with the mistakes it found. Without one, mistakes
+/// show only when `configure` calls `Context::settings`.
 ///
 /// ```ignore
 /// plugin_api::export_module!(HostsModule);
 /// plugin_api::export_module!(HostsModule, HostsModule::new());
+/// plugin_api::export_module!(HostsModule, settings = HostsSettings);
+/// plugin_api::export_module!(HostsModule, HostsModule::new(), settings = HostsSettings);
 /// ```
 #[macro_export]
 macro_rules! export_module {
-    ($module:ty) => {
-        $crate::export_module!($module, <$module as ::core::default::Default>::default());
-    };
-    ($module:ty, $constructor:expr) => {
+    (@export $module:ty, $constructor:expr, $check_settings:expr) => {
         impl $crate::export::ModuleInstance for $module {
             const CRATE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
             const UNWINDS: bool = ::core::cfg!(panic = "unwind");
+            const CHECK_SETTINGS: ::core::option::Option<
+                fn(&str) -> ::std::vec::Vec<$crate::ffi::FfiSettingsProblem>,
+            > = $check_settings;
 
             fn instance() -> &'static Self {
                 static INSTANCE: ::std::sync::OnceLock<$module> = ::std::sync::OnceLock::new();
@@ -233,6 +309,32 @@ macro_rules! export_module {
         #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
         pub static CONFIGURATOR_MODULE_HEADER: $crate::abi_stable::library::LibHeader =
             $crate::export::lib_header::<$module>();
+    };
+    // The `settings = ...` arms come before the constructor arm because `settings = Type` also
+    // parses as an assignment expression.
+    ($module:ty, settings = $settings:ty $(,)?) => {
+        $crate::export_module!(
+            @export $module,
+            <$module as ::core::default::Default>::default(),
+            ::core::option::Option::Some($crate::export::check_settings_as::<$settings>)
+        );
+    };
+    ($module:ty, $constructor:expr, settings = $settings:ty $(,)?) => {
+        $crate::export_module!(
+            @export $module,
+            $constructor,
+            ::core::option::Option::Some($crate::export::check_settings_as::<$settings>)
+        );
+    };
+    ($module:ty) => {
+        $crate::export_module!(
+            @export $module,
+            <$module as ::core::default::Default>::default(),
+            ::core::option::Option::None
+        );
+    };
+    ($module:ty, $constructor:expr) => {
+        $crate::export_module!(@export $module, $constructor, ::core::option::Option::None);
     };
 }
 
@@ -256,6 +358,10 @@ mod tests {
 
         fn after(&self) -> &[&str] {
             &["alpha", "beta"]
+        }
+
+        fn supports_check(&self) -> bool {
+            true
         }
 
         fn configure(&self, _ctx: &Context) -> Result<Outcome> {
@@ -316,6 +422,12 @@ mod tests {
     }
 
     #[test]
+    fn supports_check_entry_returns_declared_support() {
+        assert_eq!(supports_check_entry::<Follower>(), RResult::ROk(true));
+        assert_eq!(supports_check_entry::<Aborting>(), RResult::ROk(false));
+    }
+
+    #[test]
     fn after_entry_reports_panic_as_error() {
         let result = after_entry::<PanickyAfter>();
         // The glue replaced the process's panic hook with one that prints nothing. Restoring the
@@ -362,6 +474,176 @@ mod tests {
             RResult::RErr(message) => assert!(message.contains("panic = \"abort\""), "{message}"),
             RResult::ROk(metadata) => panic!("expected a rejection, got {metadata:?}"),
         }
+    }
+
+    /// A settings type like a bundled module's: an array of tables with required keys.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized, to check the settings")]
+    struct HostsSettings {
+        #[serde(default)]
+        entries: Vec<Entry>,
+        #[serde(default)]
+        comment: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized, to check the settings")]
+    struct Entry {
+        address: String,
+        names: Vec<String>,
+    }
+
+    /// A settings type whose `Deserialize` panics.
+    struct Exploding;
+
+    impl<'de> serde::Deserialize<'de> for Exploding {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> std::result::Result<Self, D::Error> {
+            panic!("settings exploded")
+        }
+    }
+
+    struct Declares;
+
+    impl ConfigurationModule for Declares {
+        fn name(&self) -> &str {
+            "declares"
+        }
+
+        fn description(&self) -> &str {
+            "Declares a settings type"
+        }
+
+        fn configure(&self, _ctx: &Context) -> Result<Outcome> {
+            Ok(Outcome::unchanged("nothing to do"))
+        }
+    }
+
+    impl ModuleInstance for Declares {
+        const CRATE_VERSION: &'static str = "1.0.0";
+        const UNWINDS: bool = true;
+        const CHECK_SETTINGS: Option<fn(&str) -> Vec<FfiSettingsProblem>> =
+            Some(check_settings_as::<HostsSettings>);
+
+        fn instance() -> &'static Self {
+            &Declares
+        }
+    }
+
+    struct PanicsInSettings;
+
+    impl ConfigurationModule for PanicsInSettings {
+        fn name(&self) -> &str {
+            "panics-in-settings"
+        }
+
+        fn description(&self) -> &str {
+            "Its settings type panics while deserializing"
+        }
+
+        fn configure(&self, _ctx: &Context) -> Result<Outcome> {
+            Ok(Outcome::unchanged("nothing to do"))
+        }
+    }
+
+    impl ModuleInstance for PanicsInSettings {
+        const CRATE_VERSION: &'static str = "1.0.0";
+        const UNWINDS: bool = true;
+        const CHECK_SETTINGS: Option<fn(&str) -> Vec<FfiSettingsProblem>> =
+            Some(check_settings_as::<Exploding>);
+
+        fn instance() -> &'static Self {
+            &PanicsInSettings
+        }
+    }
+
+    /// Runs the glue's `check_settings` of `M` on `text` and returns its single problem.
+    fn single_problem<M: ModuleInstance>(text: &str) -> FfiSettingsProblem {
+        match check_settings_entry::<M>(RStr::from_str(text)) {
+            FfiSettingsCheck::Invalid(problems) => {
+                assert_eq!(problems.len(), 1, "{problems:?}");
+                problems[0].clone()
+            }
+            other => panic!("expected one problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_settings_accepts_valid_table() {
+        let text = "comment = \"managed\"\n[[entries]]\naddress = \"10.0.0.1\"\nnames = [\"db\"]\n";
+
+        assert_eq!(
+            check_settings_entry::<Declares>(RStr::from_str(text)),
+            FfiSettingsCheck::Valid
+        );
+        assert_eq!(
+            check_settings_entry::<Declares>(RStr::from_str("")),
+            FfiSettingsCheck::Valid
+        );
+    }
+
+    #[test]
+    fn check_settings_without_declared_type() {
+        assert_eq!(
+            check_settings_entry::<Follower>(RStr::from_str("anything = 1")),
+            FfiSettingsCheck::Undeclared
+        );
+    }
+
+    #[test]
+    fn check_settings_reports_wrong_type() {
+        let problem = single_problem::<Declares>("comment = 5\n");
+
+        assert_eq!(problem.path, "comment");
+        assert!(
+            problem.message.contains("invalid type: integer `5`"),
+            "{problem:?}"
+        );
+        assert!(problem.message.contains("expected a string"), "{problem:?}");
+    }
+
+    #[test]
+    fn check_settings_reports_wrong_type_in_array_of_tables() {
+        let text = "[[entries]]\naddress = \"10.0.0.1\"\nnames = [\"db\"]\n\
+                    [[entries]]\naddress = \"10.0.0.2\"\nnames = [\"web\"]\n\
+                    [[entries]]\naddress = 5\nnames = [\"cache\"]\n";
+
+        let problem = single_problem::<Declares>(text);
+
+        assert_eq!(problem.path, "entries[2].address");
+        assert!(problem.message.contains("expected a string"), "{problem:?}");
+    }
+
+    #[test]
+    fn check_settings_reports_unknown_key() {
+        let problem = single_problem::<Declares>("colour = \"red\"\n");
+
+        assert_eq!(problem.path, "colour");
+        assert!(
+            problem.message.contains("unknown field `colour`"),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn check_settings_reports_missing_key() {
+        let problem = single_problem::<Declares>("[[entries]]\naddress = \"10.0.0.1\"\n");
+
+        assert_eq!(problem.path, "entries[0]");
+        assert!(
+            problem.message.contains("missing field `names`"),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn check_settings_reports_panic_in_deserialize() {
+        let problem = single_problem::<PanicsInSettings>("");
+        drop(std::panic::take_hook());
+
+        assert_eq!(problem.path, "");
+        assert!(problem.message.contains("settings exploded"), "{problem:?}");
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! plugin built against the earlier release still loads. The host reads appended fields as
 //! `Option`s and falls back to a documented default when the plugin lacks them. Changing,
 //! reordering or removing an existing field, or changing any `#[repr(C)]` struct passed by value
-//! ([`ModuleMetadata`], [`FfiOutcome`], [`FfiFailure`]), is a breaking change and needs a new
-//! major version. [`ModuleLib`] states the steps for adding a field.
+//! ([`ModuleMetadata`], [`FfiOutcome`], [`FfiFailure`], [`FfiSettingsCheck`]), is a breaking
+//! change and needs a new major version. [`ModuleLib`] states the steps for adding a field.
 
 // abi_stable's `StableAbi` derive and `#[sabi_trait]` expand to unsafe code and to impl blocks
 // inside generated constants; this file writes neither by hand.
@@ -24,7 +24,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RArc, RResult, RSlice, RStr, RString, RVec},
+    std_types::{RArc, ROption, RResult, RSlice, RStr, RString, RVec},
 };
 
 /// The functions a plugin exports: the root module of every Configurator plugin.
@@ -66,6 +66,18 @@ pub struct ModuleLib {
     ///
     /// [`ConfigurationModule::after`]: crate::ConfigurationModule::after
     pub after: extern "C" fn() -> RResult<RVec<RString>, RString>,
+
+    /// Returns [`ConfigurationModule::supports_check`], or the panic message when it panicked.
+    /// Added in 1.1.0; a plugin without it does not support check mode, so a `run --check`
+    /// skips it.
+    ///
+    /// [`ConfigurationModule::supports_check`]: crate::ConfigurationModule::supports_check
+    pub supports_check: extern "C" fn() -> RResult<bool, RString>,
+
+    /// Checks a settings table, given as TOML text, against the settings type the module
+    /// declared with `export_module!(Module, settings = Type)`. Added in 1.1.0; the host does
+    /// not check the settings of a plugin without it, as for [`FfiSettingsCheck::Undeclared`].
+    pub check_settings: extern "C" fn(RStr<'_>) -> FfiSettingsCheck,
 }
 
 impl RootModule for ModuleLibRef {
@@ -127,6 +139,29 @@ pub struct FfiFailure {
     pub message: RString,
 }
 
+/// The result of checking a settings table against the module's declared settings type.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub enum FfiSettingsCheck {
+    /// The module declares no settings type, so the table cannot be checked before the run.
+    Undeclared,
+    /// The table deserializes into the declared type.
+    Valid,
+    /// The table does not deserialize into the declared type.
+    Invalid(RVec<FfiSettingsProblem>),
+}
+
+/// One mistake in a module's settings table.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct FfiSettingsProblem {
+    /// The key path of the mistake in the table, such as `entries[2].address`, or empty for
+    /// the table itself, for example when a required key is missing from it.
+    pub path: RString,
+    /// serde's error message, naming the expected type and the value found.
+    pub message: RString,
+}
+
 /// Severity of a message a module logs through the host.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -180,6 +215,37 @@ pub trait HostServices: Clone + Send + Sync + 'static {
     /// records nothing.
     fn record_access(&self, kind: AccessKind, path: RSlice<'_, u8>) {
         let _ = (kind, path);
+    }
+
+    /// Returns whether the run is a dry run (`run --check`), in which the module must change
+    /// nothing and report what it would change. Added in 1.1; a 1.0 host has no check mode and
+    /// returns `false`.
+    fn check_mode(&self) -> bool {
+        false
+    }
+
+    /// Returns whether the host wants every file change reported through
+    /// [`record_change`](Self::record_change): in check mode and when the run shows diffs.
+    /// Added in 1.1; a 1.0 host returns `false`.
+    fn records_changes(&self) -> bool {
+        false
+    }
+
+    /// Tells the host that the module replaced, or in check mode would replace, the content
+    /// `old` of `path` (resolved under the run's root) with `new`. `old` is `RNone` when the
+    /// file did not exist. In check mode the host keeps `new` as the file's content for the rest
+    /// of the run, returned by [`staged_content`](Self::staged_content). Added in 1.1; a 1.0
+    /// host records nothing.
+    fn record_change(&self, path: RSlice<'_, u8>, old: ROption<RVec<u8>>, new: RVec<u8>) {
+        let _ = (path, old, new);
+    }
+
+    /// Returns, in check mode, the content that a module of this run would have written to
+    /// `path` (resolved under the run's root), or `RNone` when no module would have written it.
+    /// Added in 1.1; a 1.0 host returns `RNone`.
+    fn staged_content(&self, path: RSlice<'_, u8>) -> ROption<RVec<u8>> {
+        let _ = path;
+        ROption::RNone
     }
 }
 

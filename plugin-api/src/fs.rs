@@ -5,6 +5,11 @@
 //! [`path`](crate::FileLock::path) or the result of [`Context::resolve`]. Locking stays with the
 //! caller: hold the file's lock around the whole read-modify-write.
 //!
+//! On the thread that runs a module's `configure`, both take part in check mode (see
+//! [Check mode](crate#check-mode)): [`write_atomic`] records the new content with the host
+//! instead of writing it, and [`read_to_string_if_exists`] returns the content recorded for the
+//! file. On any other thread they always read and write the real file.
+//!
 //! [`FileLock`]: crate::FileLock
 //! [`Context::resolve`]: crate::Context::resolve
 
@@ -14,22 +19,45 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use abi_stable::std_types::RSlice;
+use abi_stable::std_types::{ROption, RSlice, RVec};
 use anyhow::{Context as _, Result, bail};
 
-use crate::ffi::AccessKind;
+use crate::ffi::{AccessKind, HostServicesBox};
 
 /// Reads a UTF-8 text file, returning `None` when it does not exist.
 ///
 /// Anything but a regular file (after following symlinks) is an error, because reading a FIFO
-/// could block forever and a device such as `/dev/zero` never ends.
+/// could block forever and a device such as `/dev/zero` never ends. In check mode, on the
+/// thread running `configure`, a file that a module of the run would have written reads as
+/// that content.
 pub fn read_to_string_if_exists(path: &Path) -> Result<Option<String>> {
-    record_for_audit(AccessKind::Read, path);
+    let host = crate::export::current_host();
+    record_for_audit(host.as_ref(), AccessKind::Read, path);
+    read_as_seen(host.as_ref(), path)
+}
+
+/// Reads `path` for the module whose host services are `host`. In check mode that is the
+/// content a module of the run would have written to it, if any, else the file. The host's
+/// audit is not told.
+pub(crate) fn read_as_seen(host: Option<&HostServicesBox>, path: &Path) -> Result<Option<String>> {
+    if let Some(host) = host
+        && host.check_mode()
+        && let ROption::RSome(staged) = host.staged_content(path_bytes(path))
+    {
+        let text = String::from_utf8(staged.into_vec()).with_context(|| {
+            format!(
+                "failed to read {} as UTF-8 text, as a module of this check run would have \
+                 written it",
+                path.display()
+            )
+        })?;
+        return Ok(Some(text));
+    }
     read_unrecorded(path)
 }
 
 /// Reads like [`read_to_string_if_exists`] without telling the host.
-pub(crate) fn read_unrecorded(path: &Path) -> Result<Option<String>> {
+fn read_unrecorded(path: &Path) -> Result<Option<String>> {
     match fs::metadata(path) {
         Ok(metadata) if !metadata.is_file() => {
             bail!("cannot read {}: it is not a regular file", path.display())
@@ -57,21 +85,107 @@ pub(crate) fn read_unrecorded(path: &Path) -> Result<Option<String>> {
 /// existing file keeps its permission bits and owner; a new file gets `new_mode` (for example
 /// `0o644`). Missing parent directories are created. A symbolic link at `path` is replaced by a
 /// regular file, never written through.
+///
+/// In check mode, on the thread running `configure`, nothing is written: the host records
+/// `contents` as the file's new content.
 pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>, new_mode: u32) -> Result<()> {
-    record_for_audit(AccessKind::Write, path);
-    write_unrecorded(path, contents.as_ref(), new_mode)
+    let host = crate::export::current_host();
+    record_for_audit(host.as_ref(), AccessKind::Write, path);
+    write_or_record(host.as_ref(), path, contents.as_ref(), new_mode)
 }
 
 /// Tells the host about an access when this thread runs a module's `configure`, so that its
 /// access audit sees writes made without the file's lock too.
-fn record_for_audit(kind: AccessKind, path: &Path) {
-    if let Some(host) = crate::export::current_host() {
-        host.record_access(kind, RSlice::from_slice(path.as_os_str().as_bytes()));
+fn record_for_audit(host: Option<&HostServicesBox>, kind: AccessKind, path: &Path) {
+    if let Some(host) = host {
+        host.record_access(kind, path_bytes(path));
     }
 }
 
+/// Replaces `path` like [`write_atomic`] for the module whose host services are `host`,
+/// without telling the host's audit.
+///
+/// In check mode it only checks that the path could be written and records the change with the
+/// host. Otherwise it writes, and reports the change afterwards when the host records changes,
+/// for `run --diff`.
+pub(crate) fn write_or_record(
+    host: Option<&HostServicesBox>,
+    path: &Path,
+    contents: &[u8],
+    new_mode: u32,
+) -> Result<()> {
+    let Some(host) = host else {
+        return write_unrecorded(path, contents, new_mode);
+    };
+    if host.check_mode() {
+        check_replaceable(path)?;
+        let old = match host.staged_content(path_bytes(path)) {
+            ROption::RSome(staged) => Some(staged.into_vec()),
+            ROption::RNone => content_on_disk(path)?,
+        };
+        host.record_change(
+            path_bytes(path),
+            old.map(RVec::from).into(),
+            contents.into(),
+        );
+        return Ok(());
+    }
+    if !host.records_changes() {
+        return write_unrecorded(path, contents, new_mode);
+    }
+    let old = content_on_disk(path)?;
+    write_unrecorded(path, contents, new_mode)?;
+    host.record_change(
+        path_bytes(path),
+        old.map(RVec::from).into(),
+        contents.into(),
+    );
+    Ok(())
+}
+
+/// Fails where [`write_unrecorded`] is certain to fail without creating anything: on a path
+/// without a parent directory and on a directory. Other failures of a real write, such as a
+/// parent that is a regular file or a directory without write permission, go unnoticed.
+fn check_replaceable(path: &Path) -> Result<()> {
+    if path.parent().is_none_or(|dir| dir.as_os_str().is_empty()) {
+        bail!(
+            "cannot write {}: the path has no parent directory",
+            path.display()
+        );
+    }
+    if fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
+        bail!("cannot write {}: it is a directory", path.display());
+    }
+    Ok(())
+}
+
+/// Returns the bytes of the regular file at `path`, following symlinks, or `None` when there is
+/// none, for the old side of a recorded change.
+///
+/// Anything else at `path`, such as a FIFO, counts as no file: reading it could block, and
+/// [`write_unrecorded`] replaces it with a regular file.
+fn content_on_disk(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => {}
+        Ok(_) => return Ok(None),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("failed to inspect {}", path.display()));
+        }
+    }
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("failed to read {}", path.display())),
+    }
+}
+
+fn path_bytes(path: &Path) -> RSlice<'_, u8> {
+    RSlice::from_slice(path.as_os_str().as_bytes())
+}
+
 /// Replaces a file like [`write_atomic`] without telling the host.
-pub(crate) fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
+fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => bail!(

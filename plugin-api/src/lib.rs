@@ -59,28 +59,58 @@
 //!         &["system"]
 //!     }
 //!
+//!     /// Every write goes through the lock guard, which records it in check mode.
+//!     fn supports_check(&self) -> bool {
+//!         true
+//!     }
+//!
 //!     fn configure(&self, ctx: &Context) -> Result<Outcome> {
 //!         let settings: Settings = ctx.settings()?;
 //!         let wanted = format!("{}\n", settings.banner);
 //!
 //!         // Hold the lock across the whole read-compare-write.
 //!         let lock = ctx.file_lock("/etc/motd")?;
-//!         let current = plugin_api::fs::read_to_string_if_exists(lock.path())?;
-//!         if current.as_deref() == Some(wanted.as_str()) {
+//!         if lock.read_to_string()?.as_deref() == Some(wanted.as_str()) {
 //!             return Ok(Outcome::unchanged("banner already current"));
 //!         }
-//!         plugin_api::fs::write_atomic(lock.path(), wanted, 0o644)?;
+//!         lock.write_atomic(wanted, 0o644)?;
 //!         ctx.info("wrote a new banner");
 //!         Ok(Outcome::changed("wrote /etc/motd"))
 //!     }
 //! }
 //!
-//! plugin_api::export_module!(Motd);
+//! plugin_api::export_module!(Motd, settings = Settings);
 //! # fn main() {}
 //! ```
 //!
 //! The crate's `Cargo.toml` declares `crate-type = ["cdylib"]`; its package version becomes the
 //! module version unless [`ConfigurationModule::version`] returns another.
+//!
+//! # Check mode
+//!
+//! `configurator run --check` is a dry run: every module that supports check mode runs, reads
+//! the system as usual and reports what it would change, and nothing under the run's root
+//! changes. A module supports it by returning `true` from
+//! [`supports_check`](ConfigurationModule::supports_check) and by making every change through
+//! these helpers, which in check mode record the new content with the host instead of writing
+//! it:
+//!
+//! - [`FileLock::write_atomic`], [`Context::write_atomic`] and
+//!   [`Context::append_line_if_missing`];
+//! - [`fs::write_atomic`] when it runs on the thread that runs `configure`.
+//!
+//! The reading helpers ([`FileLock::read_to_string`], [`Context::read_to_string`] and
+//! [`fs::read_to_string_if_exists`] on the `configure` thread) return the recorded content of a
+//! file that a module of the run would have written. A module and the modules that depend on
+//! it therefore decide as they would in a real run. `configure` should return the same
+//! [`Outcome`], with the same message, as a real run would: `changed` when a helper would have
+//! written. [`Context::is_check`] tells the module that the run is a dry run, for anything else
+//! it does, such as running a tool that changes the system, which it must then leave out.
+//!
+//! Writes through `std::fs`, or through [`fs::write_atomic`] on another thread, are not
+//! recorded: they happen, also in check mode. A module that needs them must not claim check
+//! support. The host shows the recorded changes as unified diffs with `run --diff`, which also
+//! works without `--check`.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -89,6 +119,10 @@ mod context;
 pub mod export;
 pub mod ffi;
 pub mod fs;
+// Compiled for this crate's own unit tests too, so that CI builds and lints it without the
+// feature.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod utils;
 
 pub use context::{Context, ContextError, FileLock};
@@ -146,6 +180,17 @@ pub trait ConfigurationModule: Send + Sync + 'static {
 
     /// Whether the module must run with no other module running. `false` by default.
     fn force_sequential(&self) -> bool {
+        false
+    }
+
+    /// Whether the module supports check mode (`configurator run --check`). `false` by default.
+    ///
+    /// Return `true` only when `configure` makes every change through the context's file
+    /// helpers (see [Check mode](crate#check-mode)), which record instead of writing in check
+    /// mode. In a check run the host skips a module that returns `false`, and the modules that
+    /// depend on it, without calling their `configure`. Hosts built against plugin-api 1.0 have
+    /// no check mode and never ask.
+    fn supports_check(&self) -> bool {
         false
     }
 

@@ -3,9 +3,11 @@
 //! [`artifacts`] builds the host and every test plugin under `tests/plugins/` once per test run.
 //! Each test then makes a [`Sandbox`], a temporary directory with a plugin directory, a root and
 //! a configuration file, runs the binary in it and inspects the resulting [`Output`] and the
-//! traces the test modules left under the root. Read [`Sandbox`] first.
+//! traces the test modules left under the root. Read [`Sandbox`] first. [`corpus`] generates
+//! damaged copies of plugin files for the tests of discovery.
 
 mod artifacts;
+pub mod corpus;
 mod output;
 mod sandbox;
 

@@ -4,6 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{Read, Seek};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -65,6 +66,8 @@ impl Sandbox {
         let root = directory.path().join("root");
         let config = directory.path().join("configurator.toml");
         fs::create_dir(&plugins).expect("failed to create the plugin directory");
+        fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755))
+            .expect("failed to set the mode of the plugin directory");
         fs::create_dir(&root).expect("failed to create the root directory");
         fs::write(&config, "").expect("failed to create the configuration file");
         Self {
@@ -90,6 +93,12 @@ impl Sandbox {
         &self.root
     }
 
+    /// Returns the directory passed to the host as `XDG_CACHE_HOME`, where it keeps its plugin
+    /// scan cache.
+    pub fn cache_home(&self) -> PathBuf {
+        self.directory.path().join("cache")
+    }
+
     /// Returns the configuration file passed as `--config`.
     pub fn config(&self) -> &Path {
         &self.config
@@ -102,6 +111,9 @@ impl Sandbox {
     }
 
     /// Copies any file into the plugin directory as `file_name` and returns the copy's path.
+    ///
+    /// The copy gets mode 0755 whatever the source's mode, so that the host's trust policy,
+    /// which rejects files writable by group or others, accepts it under any umask.
     pub fn add_plugin_file(&self, file_name: &str, source: &Path) -> PathBuf {
         let target = self.plugins.join(file_name);
         fs::copy(source, &target).unwrap_or_else(|err| {
@@ -111,14 +123,28 @@ impl Sandbox {
                 target.display()
             )
         });
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|err| panic!("failed to set the mode of {}: {err}", target.display()));
         target
     }
 
-    /// Writes a text file into the plugin directory and returns its path.
+    /// Writes `bytes` as a file with mode 0755 into the plugin directory and returns its path.
+    pub fn write_plugin_bytes(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let target = self.plugins.join(file_name);
+        fs::write(&target, bytes)
+            .unwrap_or_else(|err| panic!("failed to write {}: {err}", target.display()));
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|err| panic!("failed to set the mode of {}: {err}", target.display()));
+        target
+    }
+
+    /// Writes a text file with mode 0644 into the plugin directory and returns its path.
     pub fn write_plugin_text(&self, file_name: &str, text: &str) -> PathBuf {
         let target = self.plugins.join(file_name);
         fs::write(&target, text)
             .unwrap_or_else(|err| panic!("failed to write {}: {err}", target.display()));
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|err| panic!("failed to set the mode of {}: {err}", target.display()));
         target
     }
 
@@ -259,6 +285,8 @@ impl Sandbox {
             .args(arguments)
             .current_dir(self.path())
             .env_remove("RUST_LOG")
+            // The scan cache goes to the sandbox, never to the user's or the system's cache.
+            .env("XDG_CACHE_HOME", self.cache_home())
             .stdin(Stdio::null())
             .stdout(stdout.try_clone().expect("failed to share the stdout file"))
             .stderr(stderr.try_clone().expect("failed to share the stderr file"))

@@ -9,7 +9,8 @@
 //!
 //! Modules move through four states: waiting for predecessors, ready, running and settled.
 //! When a module settles, each module whose predecessors have all settled becomes ready, or is
-//! skipped when one of its `depends_on` dependencies did not succeed.
+//! skipped when one of its `depends_on` dependencies did not succeed. In a check run a module
+//! that does not support check mode is skipped too, at the moment it would become ready.
 //!
 //! Ready modules wait in one queue per stage, ordered by rank. In the batch schedule each batch
 //! is a stage, and the next stage opens when every module of the current one has settled. In
@@ -121,7 +122,11 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             modules,
             settings,
             options,
-            locks: LockManager::with_timeout(options.lock_dir.clone(), options.lock_timeout),
+            locks: if options.check {
+                LockManager::without_sidecars(options.lock_timeout)
+            } else {
+                LockManager::with_timeout(options.lock_dir.clone(), options.lock_timeout)
+            },
             workers,
             states: (0..graph.len()).map(|_| State::Waiting).collect(),
             unsettled_predecessors: graph.predecessors.iter().map(Vec::len).collect(),
@@ -147,9 +152,21 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             self.on_interrupt();
         }
         for index in 0..self.graph.len() {
-            if self.unsettled_predecessors[index] == 0 {
-                self.make_ready(index);
+            // A module skipped for lack of check support settles at once, and its dependents
+            // may then be decided before the loop reaches them.
+            if self.unsettled_predecessors[index] == 0
+                && matches!(self.states[index], State::Waiting)
+            {
+                if self.lacks_check_support(index) {
+                    let report = self.check_skip_report(index);
+                    self.settle(index, report);
+                } else {
+                    self.make_ready(index);
+                }
             }
+        }
+        if let Some(observer) = &self.options.observer {
+            observer.run_started(self.graph.len(), self.ready.len());
         }
         self.log_stage_start();
 
@@ -180,6 +197,11 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
     }
 
     fn log_stage_start(&self) {
+        if let Some(observer) = &self.options.observer
+            && self.stage < self.ready.len()
+        {
+            observer.stage_started(self.stage);
+        }
         if let Some(description) = self.layout.stage_descriptions.get(self.stage)
             && !description.is_empty()
         {
@@ -225,7 +247,9 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             &self.options.root,
             Arc::clone(&self.locks),
             self.options.audit.clone(),
-        );
+        )
+        .with_changes(self.options.check, self.options.changes.clone())
+        .with_lock_waits(self.options.lock_waits.clone());
         let job = Job {
             index,
             module: Arc::clone(&self.modules[index]),
@@ -234,6 +258,9 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             events: self.sender.clone(),
         };
         self.workers.spawn(move || job.run())?;
+        if let Some(observer) = &self.options.observer {
+            observer.module_started(name);
+        }
 
         self.states[index] = State::Running(RunningModule {
             started: SystemTime::now(),
@@ -464,12 +491,26 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
                 if self.unsettled_predecessors[dependent] > 0 {
                     continue;
                 }
+                // Its own lack of check support is the more direct reason for a skip.
+                if self.lacks_check_support(dependent) {
+                    let report = self.check_skip_report(dependent);
+                    self.mark_settled(dependent, report);
+                    newly_settled.push(dependent);
+                    continue;
+                }
                 match self.skip_status(dependent) {
                     Some(status) => {
                         let name = &graph.names[dependent];
-                        if let Status::Skipped { dependency, .. } = &status {
+                        if let Status::Skipped {
+                            dependency, cause, ..
+                        } = &status
+                        {
+                            let reason = match cause {
+                                SkipCause::NoCheckSupport => "does not support check mode",
+                                _ => "did not succeed",
+                            };
                             tracing::info!(
-                                "skipping module {name}: dependency {dependency} did not succeed"
+                                "skipping module {name}: dependency {dependency} {reason}"
                             );
                         }
                         self.mark_settled(dependent, ModuleReport::without_start(name, status));
@@ -482,8 +523,24 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
     }
 
     fn mark_settled(&mut self, index: usize, report: ModuleReport) {
+        if let Some(observer) = &self.options.observer {
+            observer.module_finished(&report);
+        }
         self.unsettled_in_stage[self.layout.stages[index]] -= 1;
         self.states[index] = State::Settled(report);
+    }
+
+    /// Returns whether the run is a check run and the module does not support check mode.
+    fn lacks_check_support(&self, index: usize) -> bool {
+        self.options.check && !self.modules[index].supports_check()
+    }
+
+    /// Returns the report of a module that a check run skips because it does not support
+    /// check mode.
+    fn check_skip_report(&self, index: usize) -> ModuleReport {
+        let name = &self.graph.names[index];
+        tracing::info!("skipping module {name}: it does not support check mode");
+        ModuleReport::without_start(name, Status::NoCheckSupport)
     }
 
     fn make_ready(&mut self, index: usize) {
@@ -513,6 +570,7 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
                 Status::Failed(_) => (&report.name, SkipCause::Failed),
                 Status::TimedOut { .. } => (&report.name, SkipCause::TimedOut),
                 Status::Interrupted => (&report.name, SkipCause::Interrupted),
+                Status::NoCheckSupport => (&report.name, SkipCause::NoCheckSupport),
                 Status::Skipped { failed, cause, .. } => (failed, *cause),
             };
             return Some(Status::Skipped {

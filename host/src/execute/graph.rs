@@ -8,6 +8,8 @@
 //! which the modules were discovered or loaded: a tie between two modules always goes to the
 //! one whose name sorts first.
 
+use std::collections::HashMap;
+
 use crate::module::ModuleInfo;
 
 /// The modules of a run and the dependency edges between them.
@@ -36,10 +38,17 @@ impl Graph {
         let mut modules: Vec<&ModuleInfo> = modules.into_iter().collect();
         modules.sort_by(|left, right| left.name.cmp(&right.name));
         let names: Vec<String> = modules.iter().map(|module| module.name.clone()).collect();
+        // Hashing a name costs less than a binary search over thousands of separately
+        // allocated names, where each comparison may miss the cache.
+        let numbers_by_name: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(number, name)| (name.as_str(), number))
+            .collect();
         let numbers = |list: &[String]| -> Vec<usize> {
             let mut numbers: Vec<usize> = list
                 .iter()
-                .filter_map(|name| names.binary_search(name).ok())
+                .filter_map(|name| numbers_by_name.get(name.as_str()).copied())
                 .collect();
             numbers.sort_unstable();
             numbers.dedup();
@@ -77,12 +86,5 @@ impl Graph {
     /// Returns the number of modules.
     pub(crate) fn len(&self) -> usize {
         self.names.len()
-    }
-
-    /// Returns the number of the module named `name`.
-    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
-        self.names
-            .binary_search_by(|probe| probe.as_str().cmp(name))
-            .ok()
     }
 }

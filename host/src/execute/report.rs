@@ -37,6 +37,8 @@ pub enum Status {
     },
     /// The run stopped starting modules before this one could start.
     NotStarted(StopReason),
+    /// The run is a check run and the module does not support check mode, so it did not run.
+    NoCheckSupport,
 }
 
 /// The outcome of the module whose failure caused a skip.
@@ -48,6 +50,8 @@ pub enum SkipCause {
     TimedOut,
     /// It was abandoned when the run was interrupted.
     Interrupted,
+    /// It does not support check mode, so a check run did not run it.
+    NoCheckSupport,
 }
 
 impl SkipCause {
@@ -57,6 +61,7 @@ impl SkipCause {
             Self::Failed => "failed",
             Self::TimedOut => "timed out",
             Self::Interrupted => "was interrupted",
+            Self::NoCheckSupport => "does not support check mode",
         }
     }
 }
@@ -89,7 +94,7 @@ impl Status {
             Self::Failed(_) => "failed",
             Self::TimedOut { .. } => "timed out",
             Self::Interrupted => "interrupted",
-            Self::Skipped { .. } => "skipped",
+            Self::Skipped { .. } | Self::NoCheckSupport => "skipped",
             Self::NotStarted(_) => "not started",
         }
     }
@@ -101,7 +106,23 @@ impl Status {
 
     /// Returns whether the module's `configure` was called.
     pub fn started(&self) -> bool {
-        !matches!(self, Self::Skipped { .. } | Self::NotStarted(_))
+        !matches!(
+            self,
+            Self::Skipped { .. } | Self::NotStarted(_) | Self::NoCheckSupport
+        )
+    }
+
+    /// Returns whether a check run skipped the module because it, or a module it depends on,
+    /// does not support check mode.
+    pub fn skipped_for_check(&self) -> bool {
+        matches!(
+            self,
+            Self::NoCheckSupport
+                | Self::Skipped {
+                    cause: SkipCause::NoCheckSupport,
+                    ..
+                }
+        )
     }
 
     /// Returns whether the module's thread was left running when the module was given up on.
@@ -157,6 +178,14 @@ impl RunReport {
     /// Returns whether every module succeeded.
     pub fn all_succeeded(&self) -> bool {
         self.modules.iter().all(|module| module.status.succeeded())
+    }
+
+    /// Returns whether every module succeeded or was skipped by a check run because it, or a
+    /// module it depends on, does not support check mode.
+    pub fn all_succeeded_or_check_skipped(&self) -> bool {
+        self.modules
+            .iter()
+            .all(|module| module.status.succeeded() || module.status.skipped_for_check())
     }
 
     /// Returns how many modules ended with the status labelled `label`.

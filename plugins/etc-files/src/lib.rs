@@ -8,8 +8,8 @@
 //!
 //! [`validate_name`] checks user and group names before they go into either account file. The
 //! types here parse and render text only, except [`system_config::read`]. Modules read and
-//! replace the files with `plugin_api::fs` and hold `Context::file_lock` around each
-//! read-modify-write.
+//! replace the files through the guard of `Context::file_lock`, held around each
+//! read-modify-write, so that check mode records their writes.
 //!
 //! The crate is an rlib that each module links into its own cdylib, so every plugin carries its
 //! own copy and no state is shared through it.

@@ -28,7 +28,6 @@ use std::collections::HashSet;
 use configurator_etc_files::group::{GroupEntry, GroupFile};
 use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -94,6 +93,11 @@ impl ConfigurationModule for GroupsModule {
         "Creates local groups and adds their members in /etc/group"
     }
 
+    /// Returns `true`: every write goes through the lock guard, which records it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Edits `/etc/group` under its lock, writing it only when a group or member is missing.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
@@ -105,7 +109,7 @@ impl ConfigurationModule for GroupsModule {
         }
 
         let lock = ctx.file_lock("/etc/group")?;
-        let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
+        let current = lock.read_to_string()?.unwrap_or_default();
         let (updated, changes) = updated_group_file(&current, &settings.groups)
             .with_context(|| format!("cannot update {}", lock.path().display()))?;
         if changes.is_empty() {
@@ -115,7 +119,7 @@ impl ConfigurationModule for GroupsModule {
             )));
         }
 
-        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        lock.write_atomic(&updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("/etc/group: {change}"));
         }
@@ -123,7 +127,7 @@ impl ConfigurationModule for GroupsModule {
     }
 }
 
-plugin_api::export_module!(GroupsModule);
+plugin_api::export_module!(GroupsModule, settings = Settings);
 
 /// Returns the text of `/etc/group` with every group of `desired` present and holding its
 /// members, and one description per change. An empty list means `current` is already right.

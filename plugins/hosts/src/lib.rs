@@ -36,7 +36,6 @@ use std::net::IpAddr;
 
 use configurator_etc_files::system_config;
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -166,6 +165,11 @@ impl ConfigurationModule for HostsModule {
         &["system"]
     }
 
+    /// Returns `true`: every write goes through the lock guard, which records it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Reads the hostname, then edits `/etc/hosts` under its lock.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
@@ -190,7 +194,7 @@ impl ConfigurationModule for HostsModule {
         }
 
         let lock = ctx.file_lock("/etc/hosts")?;
-        let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
+        let current = lock.read_to_string()?.unwrap_or_default();
         let update = updated_hosts_file(&current, own.as_ref(), &extras);
         for warning in &update.warnings {
             ctx.warn(format_args!("/etc/hosts: {warning}"));
@@ -205,7 +209,7 @@ impl ConfigurationModule for HostsModule {
             }));
         }
 
-        write_atomic(lock.path(), &update.text, NEW_FILE_MODE)?;
+        lock.write_atomic(&update.text, NEW_FILE_MODE)?;
         for change in &update.changes {
             ctx.info(format_args!("/etc/hosts: {change}"));
         }
@@ -233,7 +237,7 @@ fn recorded_hostname(ctx: &Context) -> Result<Option<String>> {
     Ok(Some(hostname))
 }
 
-plugin_api::export_module!(HostsModule);
+plugin_api::export_module!(HostsModule, settings = Settings);
 
 #[cfg(test)]
 mod tests {

@@ -12,14 +12,13 @@
 //!
 //! It owns `/etc/motd` whole once `banner` is set. The hostname and environment come from
 //! `/etc/system_config`, which the `system` module writes, so `system` is in `depends_on`. No
-//! other module writes `/etc/motd`, so the module replaces it atomically without taking a
-//! lock.
+//! other module writes `/etc/motd`; the module replaces it atomically through
+//! `Context::write_atomic`, which also takes the file's lock and supports check mode.
 //!
 //! Read [`MotdModule::configure`] first.
 
 use configurator_etc_files::system_config::{self, SystemConfig};
 use plugin_api::anyhow::{Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -83,6 +82,12 @@ impl ConfigurationModule for MotdModule {
         &["system"]
     }
 
+    /// Returns `true`: every write goes through the context's file helpers, which record
+    /// it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Rebuilds the banner and replaces `/etc/motd` when its text differs.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
@@ -95,18 +100,15 @@ impl ConfigurationModule for MotdModule {
         let system = system_config::read(&ctx.resolve(system_config::SYSTEM_CONFIG)?)?;
 
         let desired = motd_text(banner, settings.show_host_details, &system);
-        let path = ctx.resolve("/etc/motd")?;
-        if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
+        if !ctx.write_atomic("/etc/motd", &desired, NEW_FILE_MODE)? {
             return Ok(Outcome::unchanged("/etc/motd is already current"));
         }
-
-        write_atomic(&path, &desired, NEW_FILE_MODE)?;
         ctx.info("wrote /etc/motd");
         Ok(Outcome::changed("wrote /etc/motd"))
     }
 }
 
-plugin_api::export_module!(MotdModule);
+plugin_api::export_module!(MotdModule, settings = Settings);
 
 /// Builds the text of `/etc/motd`: the banner without trailing blank lines, then the known host
 /// details after one blank line when `show_host_details` is set.

@@ -11,10 +11,17 @@
 //!
 //! # Files
 //!
-//! It owns the cache file and rebuilds it from both account files by running `sort` from
-//! coreutils over each of them. An account file that is not a regular file, such as a FIFO
-//! or a symlink to a device, is an error, because `sort` would block on it or never finish.
-//! The cache is replaced only when the new snapshot differs from the one in place.
+//! It owns the cache file and rebuilds it from both account files: it reads each through
+//! `plugin_api::fs` and has `sort` from coreutils order its entries, passed on `sort`'s
+//! standard input. An account file that is not a regular file, such as a FIFO or a symlink to
+//! a device, is an error, because reading it could block or never finish. The cache is
+//! replaced, under its lock, only when the new snapshot differs from the one in place.
+//!
+//! # Check mode
+//!
+//! The module supports check mode. `sort` only reads its input, so it runs in a check run as
+//! well. The account files then read as the modules before this one would have left them, so
+//! the snapshot it records instead of writing is the one a real run would write.
 //!
 //! # Why it runs sequentially
 //!
@@ -25,9 +32,6 @@
 //!   off one file at a time, so another module could replace `/etc/group` between the reads
 //!   of `/etc/passwd` and `/etc/group`. Taking both locks at once would deadlock against any
 //!   module that takes them in the opposite order.
-//! - `sort` opens the files by path itself. An external tool takes none of the host's locks,
-//!   so running alone is the only way to keep other modules of the run from replacing a file
-//!   while the tool reads it.
 //!
 //! NOTE: running alone excludes only the modules of this run. Another Configurator process on
 //! the same root could still change the account files mid-snapshot. The lock on the cache
@@ -36,13 +40,13 @@
 //! Read [`NssCacheModule::configure`] first.
 
 use std::ffi::OsStr;
-use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread;
 
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
+use plugin_api::fs::read_to_string_if_exists;
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -157,6 +161,12 @@ impl ConfigurationModule for NssCacheModule {
         true
     }
 
+    /// Returns `true`: every write goes through the lock guard, and `sort` only reads, as the
+    /// crate documentation explains.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Sorts both account files, then replaces the cache under its lock when the snapshot
     /// differs.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
@@ -175,13 +185,13 @@ impl ConfigurationModule for NssCacheModule {
         let desired = cache_text(&passwd, &group);
 
         let lock = ctx.file_lock(cache_path)?;
-        if read_to_string_if_exists(lock.path())?.as_deref() == Some(desired.as_str()) {
+        if lock.read_to_string()?.as_deref() == Some(desired.as_str()) {
             return Ok(Outcome::unchanged(format!(
                 "{cache_path} already matches /etc/passwd and /etc/group"
             )));
         }
 
-        write_atomic(lock.path(), &desired, NEW_FILE_MODE)?;
+        lock.write_atomic(&desired, NEW_FILE_MODE)?;
         ctx.info(format_args!("wrote {cache_path}"));
         Ok(Outcome::changed(format!(
             "wrote {cache_path} with {} users and {} groups",
@@ -191,47 +201,41 @@ impl ConfigurationModule for NssCacheModule {
     }
 }
 
-plugin_api::export_module!(NssCacheModule);
+plugin_api::export_module!(NssCacheModule, settings = Settings);
 
 /// Returns the entries of one account file sorted by id, or an empty text with a warning when
 /// the file does not exist.
+///
+/// The file is read through `plugin_api::fs`, which rejects anything but a regular file and in
+/// check mode returns what an earlier module of the run would have written.
 fn sorted_entries(ctx: &Context, system_path: &str) -> Result<String> {
     let path = ctx.resolve(system_path)?;
-    if !is_existing_regular_file(&path)? {
+    let Some(text) = read_to_string_if_exists(&path)? else {
         ctx.warn(format_args!(
             "{system_path} does not exist; its section of the cache is empty"
         ));
         return Ok(String::new());
-    }
-    let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), &path)?;
+    };
+    let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), &path, &text)?;
     Ok(entry_lines(&sorted))
 }
 
-/// Returns whether `path` exists, and fails when it exists but is not a regular file after
-/// following symlinks, the check that `plugin_api::fs::read_to_string_if_exists` makes, because
-/// `sort` would block on a FIFO and never finish reading a device such as `/dev/zero`.
-fn is_existing_regular_file(path: &Path) -> Result<bool> {
-    match fs::metadata(path) {
-        Ok(metadata) if metadata.is_file() => Ok(true),
-        Ok(_) => bail!("cannot read {}: it is not a regular file", path.display()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(error) => Err(error).with_context(|| format!("failed to inspect {}", path.display())),
-    }
-}
-
-/// Runs `program` as POSIX `sort` over the colon-separated file at `path`, ordering lines by
-/// the numeric third field (the uid or gid), then by name, in the C locale so that the order
-/// does not depend on the machine's locale.
-fn sort_by_id(program: &OsStr, path: &Path) -> Result<String> {
+/// Runs `program` as POSIX `sort` over `text`, the colon-separated content of the file at
+/// `path`, which only names the file in errors.
+///
+/// Lines are ordered by the numeric third field (the uid or gid), then by name, in the C locale
+/// so that the order does not depend on the machine's locale.
+fn sort_by_id(program: &OsStr, path: &Path, text: &str) -> Result<String> {
     let program_name = program.to_string_lossy();
-    let output = Command::new(program)
-        .args(["-t", ":", "-k", "3,3n", "-k", "1,1", "--"])
-        .arg(path)
+    let child = Command::new(program)
+        .args(["-t", ":", "-k", "3,3n", "-k", "1,1"])
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .output();
-    let output = match output {
-        Ok(output) => output,
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
         Err(err) if err.kind() == io::ErrorKind::NotFound => bail!(
             "external tool `{program_name}` not found in PATH; install coreutils, which provides \
              it"
@@ -240,6 +244,29 @@ fn sort_by_id(program: &OsStr, path: &Path) -> Result<String> {
             return Err(err).with_context(|| format!("failed to run `{program_name}`"));
         }
     };
+
+    // The input is written from a second thread while this one collects the output, so that
+    // neither side waits for the other with a full pipe.
+    let mut stdin = child.stdin.take().expect("stdin was requested as a pipe");
+    let (written, output) = thread::scope(|scope| {
+        let writer = scope.spawn(move || stdin.write_all(text.as_bytes()));
+        let output = child.wait_with_output();
+        (writer.join(), output)
+    });
+    let output = output.with_context(|| format!("failed to run `{program_name}`"))?;
+    match written {
+        Ok(Ok(())) => {}
+        // A tool that exits without reading all of its input is reported by its exit status.
+        Ok(Err(err)) if err.kind() == io::ErrorKind::BrokenPipe => {}
+        Ok(Err(err)) => {
+            return Err(err)
+                .with_context(|| format!("failed to pass {} to `{program_name}`", path.display()));
+        }
+        Err(_) => bail!(
+            "the thread passing {} to `{program_name}` panicked",
+            path.display()
+        ),
+    }
 
     if !output.status.success() {
         bail!(
@@ -280,25 +307,17 @@ fn cache_text(passwd: &str, group: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-
     use super::*;
 
     #[test]
     fn sort_orders_entries_by_numeric_id() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("passwd");
-        fs::write(
-            &path,
-            "alice:x:1000:100::/home/alice:/bin/bash\n\
-             root:x:0:0:root:/root:/bin/bash\n\
-             nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n\
-             daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
-             bob:x:999:100::/home/bob:/bin/bash\n",
-        )
-        .unwrap();
+        let text = "alice:x:1000:100::/home/alice:/bin/bash\n\
+                    root:x:0:0:root:/root:/bin/bash\n\
+                    nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n\
+                    daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
+                    bob:x:999:100::/home/bob:/bin/bash\n";
 
-        let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), &path).unwrap();
+        let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), Path::new("/etc/passwd"), text).unwrap();
 
         let names: Vec<_> = sorted
             .lines()
@@ -309,22 +328,35 @@ mod tests {
 
     #[test]
     fn sort_breaks_id_ties_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("group");
-        fs::write(&path, "zeta:x:1000:\nalpha:x:1000:\n").unwrap();
+        let text = "zeta:x:1000:\nalpha:x:1000:\n";
 
-        let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), &path).unwrap();
+        let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), Path::new("/etc/group"), text).unwrap();
 
         assert_eq!(sorted, "alpha:x:1000:\nzeta:x:1000:\n");
     }
 
     #[test]
-    fn missing_sort_tool_is_named_in_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("group");
-        fs::write(&path, "root:x:0:\n").unwrap();
+    fn sort_reads_input_larger_than_a_pipe() {
+        // Far more than a pipe's default 64 KiB buffer on Linux.
+        let text: String = (0..20_000)
+            .rev()
+            .map(|id| format!("user{id}:x:{id}:{id}::/home/user{id}:/bin/sh\n"))
+            .collect();
 
-        let error = sort_by_id(OsStr::new("configurator-test-no-such-sort"), &path).unwrap_err();
+        let sorted = sort_by_id(OsStr::new(SORT_PROGRAM), Path::new("/etc/passwd"), &text).unwrap();
+
+        assert_eq!(sorted.lines().count(), 20_000);
+        assert!(sorted.starts_with("user0:"), "{}", &sorted[..40]);
+    }
+
+    #[test]
+    fn missing_sort_tool_is_named_in_error() {
+        let error = sort_by_id(
+            OsStr::new("configurator-test-no-such-sort"),
+            Path::new("/etc/group"),
+            "root:x:0:\n",
+        )
+        .unwrap_err();
 
         assert_eq!(
             error.to_string(),
@@ -335,14 +367,16 @@ mod tests {
 
     #[test]
     fn sort_failure_includes_tool_output() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("missing");
-
-        let error = sort_by_id(OsStr::new(SORT_PROGRAM), &missing).unwrap_err();
+        // `ls` rejects the sort arguments as missing files, on stderr and with a failure status.
+        let error =
+            sort_by_id(OsStr::new("ls"), Path::new("/etc/group"), "root:x:0:\n").unwrap_err();
 
         let message = error.to_string();
-        assert!(message.starts_with("`sort` failed on"), "{message}");
-        assert!(message.contains("missing"), "{message}");
+        assert!(
+            message.starts_with("`ls` failed on /etc/group"),
+            "{message}"
+        );
+        assert!(message.contains("3,3n"), "{message}");
     }
 
     #[test]
@@ -461,35 +495,6 @@ mod tests {
                 .contains("/var/cache/configurator/nss.db resolves to /root/etc/nss.db, outside"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn regular_file_check_accepts_file_and_missing_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("passwd");
-
-        assert!(!is_existing_regular_file(&path).unwrap());
-        fs::write(&path, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-        assert!(is_existing_regular_file(&path).unwrap());
-    }
-
-    #[test]
-    fn regular_file_check_rejects_fifo_and_device_link() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("passwd");
-        let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
-        assert!(status.success(), "mkfifo failed");
-        let device_link = dir.path().join("group");
-        std::os::unix::fs::symlink("/dev/zero", &device_link).unwrap();
-
-        for path in [fifo, device_link] {
-            let error = is_existing_regular_file(&path).unwrap_err();
-
-            assert_eq!(
-                error.to_string(),
-                format!("cannot read {}: it is not a regular file", path.display())
-            );
-        }
     }
 
     #[test]

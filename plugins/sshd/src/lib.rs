@@ -37,7 +37,6 @@ use std::collections::HashSet;
 use configurator_etc_files::group::{GroupEntry, GroupFile};
 use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -123,6 +122,12 @@ impl ConfigurationModule for SshdModule {
         &["groups"]
     }
 
+    /// Returns `true`: every write goes through the context's file helpers, which record
+    /// it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Creates the missing groups first, so that the drop-in never names a missing group,
     /// then writes the drop-in when its text differs.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
@@ -137,10 +142,8 @@ impl ConfigurationModule for SshdModule {
 
         let mut changes = ensure_groups(ctx, &settings.allow_groups)?;
 
-        let drop_in = ctx.resolve(DROP_IN)?;
         let desired = drop_in_text(&settings);
-        if read_to_string_if_exists(&drop_in)?.as_deref() != Some(desired.as_str()) {
-            write_atomic(&drop_in, &desired, NEW_FILE_MODE)?;
+        if ctx.write_atomic(DROP_IN, &desired, NEW_FILE_MODE)? {
             ctx.info(format_args!("wrote {DROP_IN}"));
             changes.push(format!("wrote {DROP_IN}"));
         }
@@ -155,7 +158,7 @@ impl ConfigurationModule for SshdModule {
     }
 }
 
-plugin_api::export_module!(SshdModule);
+plugin_api::export_module!(SshdModule, settings = Settings);
 
 /// Creates the `AllowGroups` groups still missing in `/etc/group` under its lock, and
 /// describes each creation. The lock is taken before the read, because only the read shows
@@ -166,11 +169,11 @@ fn ensure_groups(ctx: &Context, groups: &[String]) -> Result<Vec<String>> {
     }
 
     let lock = ctx.file_lock("/etc/group")?;
-    let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
+    let current = lock.read_to_string()?.unwrap_or_default();
     let (updated, changes) = updated_group_file(&current, groups)
         .with_context(|| format!("cannot update {}", lock.path().display()))?;
     if !changes.is_empty() {
-        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        lock.write_atomic(&updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("/etc/group: {change}"));
         }

@@ -9,8 +9,8 @@
 //!
 //! # Files
 //!
-//! Once `parameters` is set, it owns that file whole and replaces it atomically, one
-//! `key = value` line per parameter in key order. It only writes the file: the values take
+//! Once `parameters` is set, it owns that file whole and replaces it atomically through
+//! `Context::write_atomic`, one `key = value` line per parameter in key order. It only writes the file: the values take
 //! effect at the next boot or the next `sysctl --system`, and the running kernel is never
 //! touched.
 //!
@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -152,6 +151,12 @@ impl ConfigurationModule for SysctlModule {
         "Writes kernel parameters to /etc/sysctl.d/90-configurator.conf"
     }
 
+    /// Returns `true`: every write goes through the context's file helpers, which record
+    /// it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Replaces the file when its text differs from the one built from the settings.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
         let settings: Settings = ctx.settings()?;
@@ -163,15 +168,12 @@ impl ConfigurationModule for SysctlModule {
         };
 
         let desired = conf_text(parameters);
-        let path = ctx.resolve(CONF_FILE)?;
-        if read_to_string_if_exists(&path)?.as_deref() == Some(desired.as_str()) {
+        if !ctx.write_atomic(CONF_FILE, &desired, NEW_FILE_MODE)? {
             return Ok(Outcome::unchanged(format!(
                 "{CONF_FILE} already sets {} parameters",
                 parameters.len()
             )));
         }
-
-        write_atomic(&path, &desired, NEW_FILE_MODE)?;
         ctx.info(format_args!("wrote {CONF_FILE}"));
         Ok(Outcome::changed(format!(
             "wrote {CONF_FILE} with {} parameters",
@@ -180,7 +182,7 @@ impl ConfigurationModule for SysctlModule {
     }
 }
 
-plugin_api::export_module!(SysctlModule);
+plugin_api::export_module!(SysctlModule, settings = Settings);
 
 /// Builds the file's text: a header comment, then one line per parameter in key order.
 fn conf_text(parameters: &BTreeMap<String, SysctlValue>) -> String {

@@ -23,13 +23,13 @@
 //! A value with neither source is left out. With nothing set, a `/etc/system_config` from an
 //! earlier run stays as it is.
 //!
-//! No other module writes these files, so the module replaces them atomically without taking a
-//! lock. It does not apply the hostname to the running kernel or link `/etc/localtime`.
+//! No other module writes these files; the module replaces them atomically through
+//! `Context::write_atomic`, which also takes each file's lock and supports check mode. It does not apply the hostname to the running kernel or link `/etc/localtime`.
 //!
 //! Read [`SystemModule::configure`] first.
 
 use plugin_api::anyhow::{Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
+use plugin_api::fs::read_to_string_if_exists;
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -109,6 +109,12 @@ impl ConfigurationModule for SystemModule {
         "Sets the configured hostname, timezone and environment name in /etc"
     }
 
+    /// Returns `true`: every write goes through the context's file helpers, which record
+    /// it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Writes `/etc/hostname` and `/etc/timezone` for the configured keys, then
     /// `/etc/system_config` with every value available, each only when its content differs.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
@@ -141,12 +147,10 @@ impl ConfigurationModule for SystemModule {
 
         let mut written = Vec::new();
         for (system_path, contents) in desired {
-            let path = ctx.resolve(system_path)?;
-            if read_to_string_if_exists(&path)?.as_deref() == Some(contents.as_str()) {
+            if !ctx.write_atomic(system_path, &contents, NEW_FILE_MODE)? {
                 ctx.debug(format_args!("{system_path} is already current"));
                 continue;
             }
-            write_atomic(&path, &contents, NEW_FILE_MODE)?;
             ctx.info(format_args!("wrote {system_path}"));
             written.push(system_path);
         }
@@ -162,7 +166,7 @@ impl ConfigurationModule for SystemModule {
     }
 }
 
-plugin_api::export_module!(SystemModule);
+plugin_api::export_module!(SystemModule, settings = Settings);
 
 /// Returns the configured value, else the current value from the file at `system_path`. A
 /// current value that fails `validate` is left out with a warning, so that a hand-edited file

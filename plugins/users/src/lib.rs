@@ -38,7 +38,7 @@ use configurator_etc_files::group::GroupFile;
 use configurator_etc_files::passwd::{PasswdEntry, PasswdFile};
 use configurator_etc_files::validate_name;
 use plugin_api::anyhow::{Context as _, Result, bail};
-use plugin_api::fs::{read_to_string_if_exists, write_atomic};
+use plugin_api::fs::read_to_string_if_exists;
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::Deserialize;
 
@@ -154,6 +154,11 @@ impl ConfigurationModule for UsersModule {
         &["groups"]
     }
 
+    /// Returns `true`: every write goes through the lock guards, which record it in check mode.
+    fn supports_check(&self) -> bool {
+        true
+    }
+
     /// Checks every named group first, so that a settings mistake writes nothing, then edits
     /// `/etc/passwd` and `/etc/group` in turn.
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
@@ -191,7 +196,7 @@ impl ConfigurationModule for UsersModule {
     }
 }
 
-plugin_api::export_module!(UsersModule);
+plugin_api::export_module!(UsersModule, settings = Settings);
 
 /// Runs one read-modify-write of `system_path` under its lock. `update` returns the new text
 /// and the changes, and the file is written only when there are changes.
@@ -201,11 +206,11 @@ fn edit_locked(
     update: impl FnOnce(&str) -> Result<(String, Vec<String>)>,
 ) -> Result<Vec<String>> {
     let lock = ctx.file_lock(system_path)?;
-    let current = read_to_string_if_exists(lock.path())?.unwrap_or_default();
+    let current = lock.read_to_string()?.unwrap_or_default();
     let (updated, changes) =
         update(&current).with_context(|| format!("cannot update {}", lock.path().display()))?;
     if !changes.is_empty() {
-        write_atomic(lock.path(), &updated, NEW_FILE_MODE)?;
+        lock.write_atomic(&updated, NEW_FILE_MODE)?;
         for change in &changes {
             ctx.info(format_args!("{system_path}: {change}"));
         }

@@ -115,37 +115,3 @@ fail = "beta could not write its file"
     };
     assert_eq!(output.totals(), Some(expected), "totals\n{output}");
 }
-
-#[test]
-fn invalid_module_settings_fail_that_module() {
-    let sandbox = Sandbox::with_plugins(&["alpha", "beta", "gamma"]);
-    sandbox.write_config(
-        r#"
-[modules.alpha]
-no_such_setting = 1
-"#,
-    );
-
-    let output = sandbox.run(&[]);
-
-    assert_eq!(
-        output.code(),
-        Some(1),
-        "a module that rejects its settings fails the run with status 1\n{output}"
-    );
-    assert!(
-        output.all_text().contains("no_such_setting"),
-        "the output names the unknown setting\n{output}"
-    );
-    assert_eq!(
-        output.recap_status("alpha"),
-        Some(Status::Failed),
-        "the module with invalid settings is failed\n{output}"
-    );
-    assert_skipped_naming(&output, "gamma", "alpha");
-    assert_eq!(
-        output.recap_status("beta"),
-        Some(Status::Changed),
-        "beta does not depend on alpha and still runs\n{output}"
-    );
-}

@@ -5,18 +5,28 @@
 //! submodule covers one part of the command-line contract. Checks of ordering and overlap read
 //! the traces the modules left, never wall-clock durations.
 
+mod authoring;
 mod bundled;
+mod check_mode;
 mod compatibility;
 mod config;
 mod confinement;
+mod discovery;
 mod failures;
 mod locking;
+mod logging;
+mod operator;
 mod planning;
 mod rejection;
+mod report;
 mod schedule;
 mod scheduling;
+mod settings;
 mod shared_files;
 mod stress;
+mod timeline;
+mod trust;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,7 +8,7 @@ use configurator_e2e::{Output, Sandbox, Status, contains_word};
 use crate::path_text;
 
 /// Returns a real shared library that is not a Configurator plugin: the system's zlib.
-fn system_library() -> PathBuf {
+pub(crate) fn system_library() -> PathBuf {
     let multiarch = format!("{}-linux-gnu", std::env::consts::ARCH);
     let candidates = [
         Path::new("/usr/lib").join(&multiarch).join("libz.so.1"),
@@ -205,6 +205,10 @@ fn incompatible_interface_layout_is_rejected_in_one_line() {
         "the line names this host's interface version\n{output}"
     );
     assert!(
+        lines[0].contains(&accepted_versions()),
+        "the line names the interface versions this host accepts\n{output}"
+    );
+    assert!(
         !output.stderr.contains("Type Layout"),
         "the layout comparison is shown only with -v\n{output}"
     );
@@ -234,6 +238,21 @@ fn incompatible_interface_version_is_rejected_in_one_line() {
         lines[0].contains(&format!("plugin-api {}", plugin_api_version())),
         "the line names this host's interface version\n{output}"
     );
+    assert!(
+        lines[0].contains(&accepted_versions()),
+        "the line names the interface versions this host accepts\n{output}"
+    );
+}
+
+/// Returns how the host describes the interface versions it accepts: the same major version,
+/// minor versions up to its own, such as `1.x from 1.0 up to 1.1`.
+fn accepted_versions() -> String {
+    let version = plugin_api_version();
+    let mut parts = version.split('.');
+    let major = parts.next().expect("a major version");
+    let minor = parts.next().expect("a minor version");
+    assert_ne!(major, "0", "the host's interface is 1.0 or later");
+    format!("{major}.x from {major}.0 up to {major}.{minor}")
 }
 
 /// Returns the version of the workspace's plugin-api crate, the host's interface version.

@@ -1,8 +1,8 @@
 //! Behaviour shared by the end-to-end test plugins, and the trace format the tests read back.
 //!
 //! Each test plugin is a tiny cdylib crate under `tests/plugins/` that calls
-//! [`export_test_module!`] with its name, dependencies, optional `after` list and
-//! `force_sequential` flag. What the module
+//! [`export_test_module!`] with its name, dependencies, optional `after` list, `force_sequential`
+//! flag and optional `supports_check` flag. What the module
 //! does when it runs comes from its `[modules.NAME]` table, read as [`TestSettings`]: sleep, append
 //! lines to a shared file under a file lock, fail, panic, or report a change or none. Every run
 //! appends a [`TraceRecord`] to `<root>/trace/<name>` so that a test can check from what really
@@ -166,15 +166,18 @@ pub fn configure(ctx: &Context) -> Result<Outcome> {
 /// }
 /// ```
 ///
-/// `after` may be left out, for an empty list. The module's version is the plugin crate's
-/// Cargo version and its description is [`DESCRIPTION`].
+/// `after` may be left out, for an empty list. `supports_check: true` may follow
+/// `force_sequential` to declare check mode support; without it the module has none. The
+/// module's version is the plugin crate's Cargo version and its description is
+/// [`DESCRIPTION`].
 #[macro_export]
 macro_rules! export_test_module {
     (
         name: $name:literal,
         depends_on: [$($dependency:literal),* $(,)?],
         $(after: [$($after:literal),* $(,)?],)?
-        force_sequential: $force_sequential:literal $(,)?
+        force_sequential: $force_sequential:literal
+        $(, supports_check: $supports_check:literal)? $(,)?
     ) => {
         /// The test module this plugin exports. Its settings table drives what it does.
         #[derive(Default)]
@@ -201,6 +204,10 @@ macro_rules! export_test_module {
                 $force_sequential
             }
 
+            fn supports_check(&self) -> bool {
+                false $(|| $supports_check)?
+            }
+
             fn configure(
                 &self,
                 ctx: &$crate::plugin_api::Context,
@@ -209,6 +216,6 @@ macro_rules! export_test_module {
             }
         }
 
-        $crate::plugin_api::export_module!(TestModule);
+        $crate::plugin_api::export_module!(TestModule, settings = $crate::TestSettings);
     };
 }

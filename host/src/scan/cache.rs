@@ -1,0 +1,342 @@
+//! The scan cache: what the plugin scanner and the ELF check found for each file, keyed by
+//! the file's identity, so that an unchanged plugin directory is not examined again.
+//!
+//! The cache is a JSON file, [`ScanCache::open`] reads it and [`ScanCache::save`] replaces it
+//! atomically (a temporary file in the same directory, then a rename). The host ignores the
+//! whole file and rebuilds it when anything is wrong with it, such as unreadable JSON, an entry
+//! that fails validation or a file written by another build of the host. The cache only saves
+//! time, so ignoring it costs nothing else. When the trust policy is on, a cache file that another user
+//! could have written is ignored as well, because it vouches for the stored SHA-256 of each
+//! plugin.
+//!
+//! An entry is used only when the file's identity (device, inode, size, modification and
+//! status-change times in nanoseconds) is the one stored. Writing to a file changes its
+//! modification or status-change time, and nobody can set the status-change time by hand, so
+//! the stored SHA-256 is used without reading the file again.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{FileIdentity, Verdict};
+use crate::trust::{self, TrustPolicy};
+
+/// The format of the cache file; a file of another format is ignored.
+const FORMAT: u32 = 1;
+
+/// One file's findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The file's path when it was examined, for people reading the cache; lookups use the
+    /// identity.
+    pub path: String,
+    /// The file's identity when it was examined.
+    pub identity: FileIdentity,
+    /// The SHA-256 of its content as lowercase hex, for files that passed the ELF check.
+    pub sha256: Option<String>,
+    /// The verdict of examining it.
+    pub verdict: Verdict,
+}
+
+/// The file on disk.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheFile {
+    format: u32,
+    /// The build of the host that wrote the file; see [`scanner_stamp`].
+    scanner: String,
+    entries: Vec<CacheEntry>,
+}
+
+/// The cache of one discovery: the entries read from the file and those of this discovery.
+#[derive(Debug)]
+pub struct ScanCache {
+    file: Option<PathBuf>,
+    stamp: String,
+    stored: HashMap<FileIdentity, CacheEntry>,
+    current: Vec<CacheEntry>,
+}
+
+impl ScanCache {
+    /// Reads the cache file `file`, or starts empty when there is none, it is not trusted or it
+    /// is damaged. With `file` `None` nothing is read or written.
+    pub fn open(file: Option<PathBuf>, trust: Option<&mut TrustPolicy>) -> Self {
+        let stamp = scanner_stamp();
+        let stored = match &file {
+            Some(path) => read_entries(path, &stamp, trust).unwrap_or_else(|problem| {
+                if let Some(problem) = problem {
+                    tracing::warn!(
+                        "ignoring the plugin scan cache {}: {problem}; it will be rebuilt",
+                        path.display()
+                    );
+                }
+                HashMap::new()
+            }),
+            None => HashMap::new(),
+        };
+        Self {
+            file,
+            stamp,
+            stored,
+            current: Vec::new(),
+        }
+    }
+
+    /// Returns the stored entry for a file with `identity`.
+    pub fn lookup(&self, identity: &FileIdentity) -> Option<&CacheEntry> {
+        self.stored.get(identity)
+    }
+
+    /// Keeps `entry` for the file written by [`save`](Self::save).
+    pub fn record(&mut self, entry: CacheEntry) {
+        self.current.push(entry);
+    }
+
+    /// Writes the entries recorded in this discovery, replacing the file, unless they are the
+    /// entries that were read. A failure is logged, never returned: the next discovery only
+    /// examines more files.
+    pub fn save(&mut self) {
+        let Some(path) = &self.file else {
+            return;
+        };
+        let unchanged = self.current.len() == self.stored.len()
+            && self
+                .current
+                .iter()
+                .all(|entry| self.stored.get(&entry.identity) == Some(entry));
+        if unchanged {
+            return;
+        }
+        self.current.sort_by(|a, b| a.path.cmp(&b.path));
+        let contents = CacheFile {
+            format: FORMAT,
+            scanner: self.stamp.clone(),
+            entries: std::mem::take(&mut self.current),
+        };
+        match write_atomically(path, &contents) {
+            Ok(()) => tracing::debug!(
+                "wrote {} entries to the plugin scan cache {}",
+                contents.entries.len(),
+                path.display()
+            ),
+            Err(error) => tracing::warn!(
+                "cannot write the plugin scan cache {}: {error}; the next run examines every \
+                 plugin file again",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Returns the cache file to use for `plugin_dir` when the configuration names none, or `None`
+/// when there is no place for one.
+///
+/// The directory is `$XDG_CACHE_HOME/configurator` when `XDG_CACHE_HOME` is set to an absolute
+/// path, else `/var/cache/configurator` for root and `$HOME/.cache/configurator` for other
+/// users. Each plugin directory has its own file there, named after a hash of its canonical
+/// path, so that runs on different plugin directories do not evict each other's entries.
+pub fn default_file(plugin_dir: &Path, user: u32) -> Option<PathBuf> {
+    let absolute = |variable: &str| {
+        std::env::var_os(variable)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let directory = if let Some(cache_home) = absolute("XDG_CACHE_HOME") {
+        cache_home.join("configurator")
+    } else if user == 0 {
+        PathBuf::from("/var/cache/configurator")
+    } else {
+        absolute("HOME")?.join(".cache/configurator")
+    };
+    let canonical = fs::canonicalize(plugin_dir).unwrap_or_else(|_| plugin_dir.to_owned());
+    let digest = trust::sha256_of_reader(canonical.as_os_str().as_encoded_bytes()).ok()?;
+    Some(directory.join(format!("scan-{}.json", &digest[..16])))
+}
+
+/// Identifies the build of the host: its version, its interface version and the size and
+/// modification time of its executable. A cache written by another build is ignored, because
+/// that build may judge files differently.
+fn scanner_stamp() -> String {
+    let executable = std::env::current_exe()
+        .and_then(fs::metadata)
+        .map(|metadata| {
+            let identity = FileIdentity::of(&metadata);
+            format!("{}:{}", identity.size, identity.mtime_ns)
+        })
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!(
+        "configurator {} plugin-api {} executable {executable}",
+        env!("CARGO_PKG_VERSION"),
+        plugin_api::ffi::INTERFACE_VERSION
+    )
+}
+
+/// Reads and validates the cache file.
+///
+/// `Err(None)` means there is no file or it is from another build, which is not worth a
+/// warning. `Err(Some(problem))` means it is damaged or not trusted.
+fn read_entries(
+    path: &Path,
+    stamp: &str,
+    trust: Option<&mut TrustPolicy>,
+) -> Result<HashMap<FileIdentity, CacheEntry>, Option<String>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(None),
+        Err(error) => return Err(Some(format!("cannot read it: {error}"))),
+    };
+    if let Some(trust) = trust {
+        let metadata = fs::metadata(path).map_err(|error| Some(error.to_string()))?;
+        trust
+            .check_file(path, &metadata)
+            .map_err(|error| Some(format!("it is not trusted: {error}")))?;
+    }
+    let contents: CacheFile =
+        serde_json::from_str(&text).map_err(|error| Some(format!("it is damaged: {error}")))?;
+    if contents.format != FORMAT || contents.scanner != stamp {
+        tracing::debug!(
+            "the plugin scan cache {} was written by another build of configurator; \
+             rebuilding it",
+            path.display()
+        );
+        return Err(None);
+    }
+    let mut entries = HashMap::with_capacity(contents.entries.len());
+    for entry in contents.entries {
+        validate(&entry).map_err(|problem| Some(format!("it is damaged: {problem}")))?;
+        entries.insert(entry.identity, entry);
+    }
+    Ok(entries)
+}
+
+/// Checks what a damaged file could get wrong without breaking the JSON syntax.
+fn validate(entry: &CacheEntry) -> Result<(), String> {
+    if let Some(sha256) = &entry.sha256
+        && !trust::is_sha256_hex(sha256)
+    {
+        return Err(format!(
+            "the entry for {} has an invalid SHA-256",
+            entry.path
+        ));
+    }
+    match &entry.verdict {
+        Verdict::Plugin(metadata) => {
+            if entry.sha256.is_none() || metadata.name.trim().is_empty() {
+                return Err(format!("the entry for plugin {} is incomplete", entry.path));
+            }
+        }
+        Verdict::Rejected(rejected) => {
+            if rejected.reason.trim().is_empty() {
+                return Err(format!("the entry for {} has no reason", entry.path));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, contents: &CacheFile) -> io::Result<()> {
+    let directory = path.parent().unwrap_or(Path::new("."));
+    // Not writable by group or others whatever the umask, or the trust policy would ignore
+    // the cache.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(directory)?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".scan-")
+        .suffix(".tmp")
+        .tempfile_in(directory)?;
+    serde_json::to_writer(&mut file, contents)?;
+    file.write_all(b"\n")?;
+    file.as_file().sync_all()?;
+    file.persist(path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, inode: u64) -> CacheEntry {
+        CacheEntry {
+            path: path.to_owned(),
+            identity: FileIdentity {
+                device: 1,
+                inode,
+                size: 10,
+                mtime_ns: 20,
+                ctime_ns: 30,
+            },
+            sha256: Some("ab".repeat(32)),
+            verdict: Verdict::rejected("not a plugin"),
+        }
+    }
+
+    #[test]
+    fn saved_entries_are_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache/scan.json");
+        let mut cache = ScanCache::open(Some(file.clone()), None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+
+        let cache = ScanCache::open(Some(file.clone()), None);
+        let found = cache.lookup(&entry("/p/a.so", 7).identity).unwrap();
+        assert_eq!(found, &entry("/p/a.so", 7));
+        assert!(cache.lookup(&entry("/p/a.so", 8).identity).is_none());
+    }
+
+    #[test]
+    fn damaged_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let mut cache = ScanCache::open(Some(file.clone()), None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+        let text = fs::read_to_string(&file).unwrap();
+        fs::write(&file, &text[..text.len() / 2]).unwrap();
+
+        let cache = ScanCache::open(Some(file), None);
+        assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
+    }
+
+    #[test]
+    fn invalid_hash_makes_the_file_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let mut cache = ScanCache::open(Some(file.clone()), None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+        let text = fs::read_to_string(&file).unwrap();
+        fs::write(&file, text.replace(&"ab".repeat(32), &"zz".repeat(32))).unwrap();
+
+        let cache = ScanCache::open(Some(file), None);
+        assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
+    }
+
+    #[test]
+    fn another_build_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let contents = CacheFile {
+            format: FORMAT,
+            scanner: "configurator 0.0.0 from elsewhere".to_owned(),
+            entries: vec![entry("/p/a.so", 7)],
+        };
+        write_atomically(&file, &contents).unwrap();
+
+        let cache = ScanCache::open(Some(file), None);
+        assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
+    }
+
+    #[test]
+    fn default_file_differs_per_plugin_directory() {
+        let first = default_file(Path::new("/opt/a"), 0);
+        let second = default_file(Path::new("/opt/b"), 0);
+        assert_ne!(first, second);
+    }
+}

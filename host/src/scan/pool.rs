@@ -1,0 +1,580 @@
+//! The host's side of the plugin scanner: starting helper processes, handing them files and
+//! turning a helper's death into the rejection of the file it was loading.
+//!
+//! [`examine`] splits the files into batches, one helper process per batch, with as many
+//! helpers at a time as the machine has cores. A helper reports on one file after another:
+//!
+//! - when it dies on a file (a signal, an abort, an unexpected exit), that file is rejected
+//!   with the signal or exit status named, and the rest of the batch goes back in the queue
+//!   for a new helper;
+//! - when it sends no answer within the timeout, it is killed and the file rejected as hung;
+//! - when it dies or hangs after answering for every file, while it exits (in a library
+//!   destructor, which would hit the host when it exits too), each file of the batch that
+//!   passed is examined again alone, to find the one at fault.
+//!
+//! Batches hold at most [`MAX_BATCH`] files, because a helper keeps a descriptor open per
+//! file it loaded (see [`crate::loader::load_file`]).
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead as _, BufReader, Read, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::protocol::{FileIdentity, RejectedFile, Report, Verdict};
+
+/// The hidden subcommand that makes the `configurator` binary a plugin scanner.
+pub const SCAN_SUBCOMMAND: &str = "__scan";
+
+/// The maximum number of files one helper process examines.
+pub const MAX_BATCH: usize = 64;
+
+/// How many of the last bytes a helper wrote to stderr are kept for the report of its death.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// How long to wait for the rest of a dead helper's stderr.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// How to run the plugin scanner.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    /// The `configurator` executable, run with [`SCAN_SUBCOMMAND`].
+    pub program: PathBuf,
+    /// How long loading one file may take before the file is rejected as hung.
+    pub timeout: Duration,
+}
+
+/// The outcome of examining one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The identity of the file the scanner loaded, when it sent a report.
+    pub identity: Option<FileIdentity>,
+    /// Whether the verdict belongs to the file rather than to the moment: a hang may come from
+    /// a busy machine and an external signal from the operator, so those are not cached.
+    pub cacheable: bool,
+}
+
+/// The plugin scanner could not be started at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin scanner {}", program.display())]
+pub struct StartError {
+    /// The executable.
+    pub program: PathBuf,
+    /// The failure.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Examines every file in helper processes and returns a finding per file, in the given order.
+pub fn examine(scanner: &Scanner, jobs: &[PathBuf]) -> Result<Vec<Finding>, StartError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let workers = thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len());
+    // Equal batches, as many as it takes to stay within `MAX_BATCH`, rounded up to a multiple
+    // of the workers so that they finish together.
+    let batches = jobs.len().div_ceil(MAX_BATCH).div_ceil(workers) * workers;
+    let batch_size = jobs.len().div_ceil(batches);
+    let indexes: Vec<usize> = (0..jobs.len()).collect();
+    let queue: Mutex<VecDeque<Vec<usize>>> =
+        Mutex::new(indexes.chunks(batch_size).map(<[usize]>::to_vec).collect());
+    let findings: Mutex<Vec<Option<Finding>>> = Mutex::new(vec![None; jobs.len()]);
+    let start_error: Mutex<Option<StartError>> = Mutex::new(None);
+
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                work(scanner, jobs, &queue, &findings, &start_error);
+            });
+        }
+    });
+
+    if let Some(error) = lock(&start_error).take() {
+        return Err(error);
+    }
+    let findings = findings
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(findings
+        .into_iter()
+        .map(|finding| finding.expect("every job is examined unless a helper cannot start"))
+        .collect())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes batches from the queue until it is empty, putting back what a dead helper left.
+fn work(
+    scanner: &Scanner,
+    jobs: &[PathBuf],
+    queue: &Mutex<VecDeque<Vec<usize>>>,
+    findings: &Mutex<Vec<Option<Finding>>>,
+    start_error: &Mutex<Option<StartError>>,
+) {
+    loop {
+        let Some(batch) = lock(queue).pop_front() else {
+            return;
+        };
+        if lock(start_error).is_some() {
+            return;
+        }
+        match run_batch(scanner, jobs, &batch) {
+            Ok(outcome) => {
+                let mut findings = lock(findings);
+                for (job, finding) in outcome.findings {
+                    findings[job] = Some(finding);
+                }
+                drop(findings);
+                let mut queue = lock(queue);
+                for batch in outcome.again.into_iter().rev() {
+                    queue.push_front(batch);
+                }
+            }
+            Err(error) => {
+                lock(start_error).get_or_insert(error);
+                return;
+            }
+        }
+    }
+}
+
+/// The findings of one helper, and the batches still to examine.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    findings: Vec<(usize, Finding)>,
+    again: Vec<Vec<usize>>,
+}
+
+/// Runs one helper over `batch`.
+fn run_batch(
+    scanner: &Scanner,
+    jobs: &[PathBuf],
+    batch: &[usize],
+) -> Result<BatchOutcome, StartError> {
+    let mut helper = Helper::start(&scanner.program)?;
+    let mut outcome = BatchOutcome::default();
+    let mut passed = Vec::new();
+
+    for (position, &job) in batch.iter().enumerate() {
+        let path = &jobs[job];
+        tracing::debug!("the plugin scanner examines {}", path.display());
+        match helper.examine(path, scanner.timeout) {
+            Ok(report) => {
+                if matches!(report.verdict, Verdict::Plugin(_)) {
+                    passed.push(job);
+                }
+                let finding = Finding {
+                    verdict: report.verdict,
+                    identity: report.identity,
+                    cacheable: true,
+                };
+                outcome.findings.push((job, finding));
+            }
+            Err(failure) => {
+                tracing::debug!(
+                    "the plugin scanner failed on {}: {failure:?}",
+                    path.display()
+                );
+                outcome
+                    .findings
+                    .push((job, failure.finding(scanner.timeout, Moment::Loading)));
+                let rest = &batch[position + 1..];
+                if !rest.is_empty() {
+                    outcome.again.push(rest.to_vec());
+                }
+                return Ok(outcome);
+            }
+        }
+    }
+
+    if let Err(failure) = helper.finish(scanner.timeout) {
+        tracing::debug!("the plugin scanner failed while exiting: {failure:?}");
+        // The files that passed are the suspects; a rejected file is never loaded by the host.
+        outcome.findings.retain(|(job, _)| !passed.contains(job));
+        if let [job] = passed[..]
+            && batch.len() == 1
+        {
+            outcome
+                .findings
+                .push((job, failure.finding(scanner.timeout, Moment::Exiting)));
+        } else {
+            outcome
+                .again
+                .extend(passed.into_iter().map(|job| vec![job]));
+        }
+    }
+    Ok(outcome)
+}
+
+/// When a helper failed.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// While loading a file.
+    Loading,
+    /// While exiting after it loaded its files.
+    Exiting,
+}
+
+/// The way a helper failed.
+#[derive(Debug)]
+enum Failure {
+    /// It ended, by a signal or with an exit status; with the end of its stderr.
+    Ended { status: ExitStatus, stderr: String },
+    /// It sent no report within the timeout and was killed.
+    Hung,
+    /// It answered with something that is not a report.
+    Garbled(String),
+}
+
+impl Failure {
+    /// Turns the failure into the finding for the file it is blamed on.
+    fn finding(&self, timeout: Duration, moment: Moment) -> Finding {
+        let (reason, cacheable) = match (self, moment) {
+            (Self::Ended { status, stderr }, Moment::Loading) => describe_end(*status, stderr),
+            (Self::Ended { status, stderr }, Moment::Exiting) => {
+                let (reason, cacheable) = describe_end(*status, stderr);
+                (
+                    format!("{reason} (during exit, in a library destructor)"),
+                    cacheable,
+                )
+            }
+            (Self::Hung, Moment::Loading) => (
+                format!(
+                    "hung: loading it did not finish within {timeout:?} (the `scan_timeout` \
+                     setting), so the plugin scanner was killed"
+                ),
+                false,
+            ),
+            (Self::Hung, Moment::Exiting) => (
+                format!(
+                    "hung: a library destructor kept the plugin scanner from exiting within \
+                     {timeout:?} (the `scan_timeout` setting)"
+                ),
+                false,
+            ),
+            (Self::Garbled(line), _) => (
+                format!("the plugin scanner sent an unreadable report while loading it: {line}"),
+                false,
+            ),
+        };
+        let detail = match self {
+            Self::Ended { stderr, .. } if !stderr.trim().is_empty() => Some(format!(
+                "the plugin scanner's last output:\n{}",
+                stderr.trim_end()
+            )),
+            _ => None,
+        };
+        Finding {
+            verdict: Verdict::Rejected(RejectedFile { reason, detail }),
+            identity: None,
+            cacheable,
+        }
+    }
+}
+
+/// Describes how a helper ended while it was loading a file, and whether the cause lies in the
+/// file.
+fn describe_end(status: ExitStatus, stderr: &str) -> (String, bool) {
+    if let Some(signal) = status.signal() {
+        let name = signal_name(signal).map_or_else(|| format!("signal {signal}"), str::to_owned);
+        if is_fault(signal) {
+            let reason =
+                format!("crashed the plugin scanner with {name} while it was being loaded");
+            return (reason, true);
+        }
+        // Sent from outside, such as Ctrl-C's SIGINT, which reaches the whole process group.
+        let reason = format!("the plugin scanner was ended by {name} while it was loading it");
+        return (reason, false);
+    }
+    let last_line = stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map(|line| format!(": {}", truncate(line, 300)))
+        .unwrap_or_default();
+    let reason = match status.code() {
+        Some(code) => format!(
+            "made the plugin scanner exit with status {code} while it was being loaded{last_line}"
+        ),
+        None => format!("made the plugin scanner exit while it was being loaded{last_line}"),
+    };
+    (reason, true)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Returns whether `signal` is one a process raises on itself through a fault in its own code,
+/// as opposed to one sent from outside, such as Ctrl-C's SIGINT or the kernel's SIGKILL when
+/// memory runs out.
+fn is_fault(signal: i32) -> bool {
+    [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+    ]
+    .contains(&signal)
+}
+
+/// Returns the conventional name of `signal`, such as `SIGSEGV`.
+fn signal_name(signal: i32) -> Option<&'static str> {
+    let names = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGSYS, "SIGSYS"),
+    ];
+    names
+        .iter()
+        .find(|(number, _)| *number == signal)
+        .map(|(_, name)| *name)
+}
+
+/// One running helper process.
+struct Helper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Lines the helper wrote to its report channel; disconnected once it exited.
+    replies: Receiver<String>,
+    /// The end of what the helper wrote to stderr.
+    stderr: Arc<Mutex<Vec<u8>>>,
+    /// Disconnected once the helper's stderr is closed.
+    stderr_closed: Receiver<()>,
+}
+
+impl Helper {
+    fn start(program: &Path) -> Result<Self, StartError> {
+        let mut child = Command::new(program)
+            .arg(SCAN_SUBCOMMAND)
+            // Resolve every symbol at load time, so that a library with an unresolvable symbol
+            // fails in `dlopen` with a message rather than later with an exit.
+            .env("LD_BIND_NOW", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| StartError {
+                program: program.to_owned(),
+                source,
+            })?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+
+        let (reply_sender, replies) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                if reply_sender
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (closed_sender, stderr_closed) = mpsc::channel::<()>();
+        let tail = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let _closed_when_dropped = closed_sender;
+            keep_stderr_tail(stderr_pipe, &tail);
+        });
+
+        Ok(Self {
+            child,
+            stdin,
+            replies,
+            stderr,
+            stderr_closed,
+        })
+    }
+
+    /// Sends one path and waits for its report.
+    fn examine(&mut self, path: &Path, timeout: Duration) -> Result<Report, Failure> {
+        let mut request = path.as_os_str().as_bytes().to_vec();
+        request.push(0);
+        let sent = match &mut self.stdin {
+            Some(stdin) => stdin.write_all(&request).and_then(|()| stdin.flush()),
+            None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+        };
+        if sent.is_err() {
+            // The helper has exited, and its exit status gives the reason.
+            return Err(self.wait_for_exit(timeout));
+        }
+        match self.replies.recv_timeout(timeout) {
+            Ok(line) => serde_json::from_str(&line).map_err(|error| {
+                self.kill();
+                Failure::Garbled(format!("{error}: {}", truncate(&line, 200)))
+            }),
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                Err(Failure::Hung)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.wait_for_exit(timeout)),
+        }
+    }
+
+    /// Ends the helper's input and waits for it to exit; `Ok` when it exited with success.
+    fn finish(mut self, timeout: Duration) -> Result<(), Failure> {
+        drop(self.stdin.take());
+        match self.wait_for_exit(timeout) {
+            Failure::Ended { status, .. } if status.success() => Ok(()),
+            failure => Err(failure),
+        }
+    }
+
+    /// Waits until the helper closes its report channel, which it does by exiting, and returns
+    /// how it ended. A helper that takes longer than `timeout` is killed.
+    fn wait_for_exit(&mut self, timeout: Duration) -> Failure {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.replies.recv_timeout(remaining) {
+                Ok(line) => tracing::debug!("the plugin scanner sent an unexpected line: {line}"),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.kill();
+                    return Failure::Hung;
+                }
+            }
+        }
+        let status = match self.child.wait() {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::debug!("cannot wait for the plugin scanner: {error}");
+                return Failure::Hung;
+            }
+        };
+        // The stderr reader may still be catching up with the last lines.
+        let _ = self.stderr_closed.recv_timeout(STDERR_GRACE);
+        let stderr = String::from_utf8_lossy(&lock(&self.stderr)).into_owned();
+        Failure::Ended { status, stderr }
+    }
+
+    fn kill(&mut self) {
+        // Both fail only when the helper has already exited and been waited for.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// Reads the helper's stderr to its end, logging each line and keeping the last bytes.
+fn keep_stderr_tail(pipe: impl Read, tail: &Mutex<Vec<u8>>) {
+    for line in BufReader::new(pipe).split(b'\n') {
+        let Ok(line) = line else { break };
+        tracing::debug!("plugin scanner: {}", String::from_utf8_lossy(&line));
+        let mut tail = lock(tail);
+        tail.extend_from_slice(&line);
+        tail.push(b'\n');
+        if tail.len() > STDERR_TAIL_BYTES {
+            let excess = tail.len() - STDERR_TAIL_BYTES;
+            tail.drain(..excess);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_signals_are_named_and_cacheable() {
+        let status = ExitStatus::from_raw(libc::SIGSEGV);
+        let (reason, cacheable) = describe_end(status, "");
+        assert_eq!(
+            reason,
+            "crashed the plugin scanner with SIGSEGV while it was being loaded"
+        );
+        assert!(cacheable);
+    }
+
+    #[test]
+    fn interrupt_is_no_crash_and_not_cacheable() {
+        let status = ExitStatus::from_raw(libc::SIGINT);
+        let (reason, cacheable) = describe_end(status, "");
+        assert_eq!(
+            reason,
+            "the plugin scanner was ended by SIGINT while it was loading it"
+        );
+        assert!(!cacheable);
+    }
+
+    #[test]
+    fn exit_status_carries_last_stderr_line() {
+        // A wait status with exit code 127 has the code in its second byte.
+        let status = ExitStatus::from_raw(127 << 8);
+        let (reason, _) = describe_end(status, "first\nundefined symbol: foo\n\n");
+        assert_eq!(
+            reason,
+            "made the plugin scanner exit with status 127 while it was being loaded: \
+             undefined symbol: foo"
+        );
+    }
+
+    #[test]
+    fn hang_is_not_cacheable() {
+        let finding = Failure::Hung.finding(Duration::from_secs(2), Moment::Loading);
+        assert!(!finding.cacheable);
+        let Verdict::Rejected(rejected) = finding.verdict else {
+            panic!("a hang rejects the file");
+        };
+        assert!(rejected.reason.starts_with("hung"), "{}", rejected.reason);
+    }
+
+    #[test]
+    fn missing_scanner_is_a_start_error() {
+        let scanner = Scanner {
+            program: PathBuf::from("/nonexistent/configurator"),
+            timeout: Duration::from_secs(1),
+        };
+        let error = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap_err();
+        assert!(
+            error.to_string().contains("/nonexistent/configurator"),
+            "{error}"
+        );
+    }
+}

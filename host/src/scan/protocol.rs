@@ -1,0 +1,125 @@
+//! What the plugin scanner reports for each file, and the file identity that discovery, the
+//! scanner and the scan cache compare.
+//!
+//! The host writes each file's path to the scanner's stdin, terminated by a NUL byte, and the
+//! scanner answers with one [`Report`] as a JSON line on stdout, in the same order.
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::loader::PluginMetadata;
+
+/// The identity of a file's content as the file system records it. Any write to the file
+/// changes its modification or status-change time, and nobody can set the status-change time
+/// (`ctime`) by hand, so an equal identity means unchanged content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// The device the file lives on.
+    pub device: u64,
+    /// The inode number.
+    pub inode: u64,
+    /// The size in bytes.
+    pub size: u64,
+    /// The modification time, in nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// The status-change time, in nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+}
+
+impl FileIdentity {
+    /// Returns the identity of the file `metadata` describes.
+    pub fn of(metadata: &Metadata) -> Self {
+        let nanoseconds = |seconds: i64, nanoseconds: i64| {
+            seconds
+                .saturating_mul(1_000_000_000)
+                .saturating_add(nanoseconds)
+        };
+        Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+            mtime_ns: nanoseconds(metadata.mtime(), metadata.mtime_nsec()),
+            ctime_ns: nanoseconds(metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// What became of one file: a plugin and its metadata, or the reason it is not one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The file loaded as a plugin.
+    Plugin(PluginMetadata),
+    /// The file is not a usable plugin.
+    Rejected(RejectedFile),
+}
+
+impl Verdict {
+    /// Returns a rejection with `reason` and no detail.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self::Rejected(RejectedFile {
+            reason: reason.into(),
+            detail: None,
+        })
+    }
+}
+
+/// Why a file is not a usable plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedFile {
+    /// One line saying why.
+    pub reason: String,
+    /// A longer report, such as abi_stable's layout comparison, for `-v`.
+    pub detail: Option<String>,
+}
+
+/// The scanner's answer for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The identity of the file the scanner opened, or `None` when it could not open one.
+    pub identity: Option<FileIdentity>,
+    /// What loading it showed.
+    pub verdict: Verdict,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_round_trips_as_one_json_line() {
+        let report = Report {
+            identity: Some(FileIdentity {
+                device: 1,
+                inode: 2,
+                size: 3,
+                mtime_ns: 4,
+                ctime_ns: -5,
+            }),
+            verdict: Verdict::Plugin(PluginMetadata {
+                name: "hosts".to_owned(),
+                version: "1.2.0".to_owned(),
+                description: "line one\nline two".to_owned(),
+                depends_on: vec!["system >=1".to_owned()],
+                after: vec!["motd".to_owned()],
+                force_sequential: true,
+                interface_version: "1.1.0".to_owned(),
+            }),
+        };
+        let line = serde_json::to_string(&report).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(serde_json::from_str::<Report>(&line).unwrap(), report);
+    }
+
+    #[test]
+    fn rejection_round_trips() {
+        let report = Report {
+            identity: None,
+            verdict: Verdict::rejected("not a shared library"),
+        };
+        let line = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&line).unwrap(), report);
+    }
+}

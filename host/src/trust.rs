@@ -1,0 +1,275 @@
+//! The trust policy for plugin files: loading a plugin runs its code with the host's
+//! privileges, so the host only loads files that no other user could have replaced.
+//!
+//! Like sshd's strict modes, a plugin file and every directory on its canonical path must be
+//! owned by root or by the user running the host, and must not be writable by group or others.
+//! A directory with the sticky bit that root owns (such as `/tmp`) is accepted although everyone
+//! may write to it, because the sticky bit keeps other users from renaming or removing entries
+//! they do not own. An optional SHA-256 pin per module name must also match.
+
+use std::collections::HashSet;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// Permission bits that let group or others write.
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
+/// The sticky bit.
+const STICKY: u32 = 0o1000;
+
+/// The reason a plugin file is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The file or a directory on its path could not be inspected.
+    #[error("cannot inspect {}", path.display())]
+    Inspect {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file or a directory on its path belongs to another user.
+    #[error(
+        "{} is owned by uid {owner}, not by root or the user running configurator (uid {user}); \
+         change its owner, or pass --insecure-plugins while developing",
+        path.display()
+    )]
+    Owner {
+        /// The offending path.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The user running the host.
+        user: u32,
+    },
+
+    /// The file or a directory on its path is writable by group or others.
+    #[error(
+        "{} is writable by {} (mode {mode:04o}); run `chmod go-w` on it, or pass \
+         --insecure-plugins while developing",
+        path.display(),
+        writable_by(*.mode)
+    )]
+    Writable {
+        /// The offending path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+fn writable_by(mode: u32) -> &'static str {
+    match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (true, true) => "group and others",
+        (true, false) => "its group",
+        _ => "others",
+    }
+}
+
+/// Checks that `file` and every directory on its canonical path are safe to load code from,
+/// for a host running as `user`.
+pub fn check_ownership(file: &Path, user: u32) -> Result<(), TrustError> {
+    let metadata = fs::metadata(file).map_err(inspect_error(file))?;
+    TrustPolicy::new(user).check_file(file, &metadata)
+}
+
+/// The ownership check for many files, which checks each directory once.
+#[derive(Debug)]
+pub struct TrustPolicy {
+    user: u32,
+    trusted_directories: HashSet<PathBuf>,
+}
+
+impl TrustPolicy {
+    /// Creates the policy for a host running as `user`.
+    pub fn new(user: u32) -> Self {
+        Self {
+            user,
+            trusted_directories: HashSet::new(),
+        }
+    }
+
+    /// Checks the file at `path`, whose metadata (symlinks followed) is `metadata`, and every
+    /// directory on its canonical path.
+    ///
+    /// The caller passes the metadata of the file it opened, so that the owner and mode
+    /// checked are those of the inode it goes on to use.
+    pub fn check_file(&mut self, path: &Path, metadata: &Metadata) -> Result<(), TrustError> {
+        let canonical = fs::canonicalize(path).map_err(inspect_error(path))?;
+        check_entry(&canonical, metadata, self.user)?;
+        for directory in canonical.ancestors().skip(1) {
+            if self.trusted_directories.contains(directory) {
+                // Its ancestors were checked together with it.
+                break;
+            }
+            let metadata = fs::metadata(directory).map_err(inspect_error(directory))?;
+            check_entry(directory, &metadata, self.user)?;
+        }
+        for directory in canonical.ancestors().skip(1) {
+            if !self.trusted_directories.insert(directory.to_owned()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inspect_error(path: &Path) -> impl FnOnce(io::Error) -> TrustError {
+    let path = path.to_owned();
+    move |source| TrustError::Inspect { path, source }
+}
+
+/// Checks the owner and mode of one file or directory.
+fn check_entry(path: &Path, metadata: &Metadata, user: u32) -> Result<(), TrustError> {
+    let mode = metadata.permissions().mode() & 0o7777;
+    let owner = metadata.uid();
+    if owner != 0 && owner != user {
+        return Err(TrustError::Owner {
+            path: path.to_owned(),
+            owner,
+            user,
+        });
+    }
+    let shared_sticky_dir = metadata.is_dir() && mode & STICKY != 0 && owner == 0;
+    if mode & GROUP_OR_OTHER_WRITE != 0 && !shared_sticky_dir {
+        return Err(TrustError::Writable {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Returns the SHA-256 of a file's content as lowercase hex.
+pub fn sha256_of(path: &Path) -> io::Result<String> {
+    sha256_of_reader(File::open(path)?)
+}
+
+/// Returns the SHA-256 of everything `reader` yields, as lowercase hex.
+pub fn sha256_of_reader(mut reader: impl Read) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    io::copy(&mut reader, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Returns whether `text` has the form of a SHA-256 in lowercase hex.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Returns the user id the host runs as.
+pub fn current_uid() -> u32 {
+    // The process owns the directory entry of /proc/self, which gives the real uid without an
+    // unsafe libc call.
+    fs::metadata("/proc/self").map_or(0, |metadata| metadata.uid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::Permissions;
+
+    /// A plugin file in a private directory under a fresh temporary directory.
+    fn private_plugin() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o755)).unwrap();
+        let file = dir.path().join("hosts.so");
+        fs::write(&file, "plugin bytes").unwrap();
+        fs::set_permissions(&file, Permissions::from_mode(0o644)).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn private_plugin_is_trusted() {
+        let (_dir, file) = private_plugin();
+        check_ownership(&file, current_uid()).unwrap();
+    }
+
+    #[test]
+    fn group_writable_file_is_rejected() {
+        let (_dir, file) = private_plugin();
+        fs::set_permissions(&file, Permissions::from_mode(0o664)).unwrap();
+        let error = check_ownership(&file, current_uid()).unwrap_err();
+        assert!(
+            matches!(error, TrustError::Writable { ref path, .. } if path.ends_with("hosts.so"))
+        );
+        assert!(
+            error.to_string().contains("writable by its group"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn world_writable_directory_is_rejected() {
+        let (dir, file) = private_plugin();
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o777)).unwrap();
+        let error = check_ownership(&file, current_uid()).unwrap_err();
+        let TrustError::Writable { path, .. } = &error else {
+            panic!("expected a writable directory, got {error}");
+        };
+        assert_eq!(path, &fs::canonicalize(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn policy_checks_every_file_of_a_checked_directory() {
+        let (dir, trusted) = private_plugin();
+        let writable = dir.path().join("writable.so");
+        fs::write(&writable, "plugin bytes").unwrap();
+        fs::set_permissions(&writable, Permissions::from_mode(0o646)).unwrap();
+        let mut policy = TrustPolicy::new(current_uid());
+
+        policy
+            .check_file(&trusted, &fs::metadata(&trusted).unwrap())
+            .unwrap();
+        let error = policy
+            .check_file(&writable, &fs::metadata(&writable).unwrap())
+            .unwrap_err();
+
+        assert!(error.to_string().contains("writable by others"), "{error}");
+    }
+
+    #[test]
+    fn sha256_hex_form_is_checked() {
+        assert!(is_sha256_hex(&"0a".repeat(32)));
+        assert!(!is_sha256_hex(&"0A".repeat(32)));
+        assert!(!is_sha256_hex(&"0a".repeat(31)));
+    }
+
+    #[test]
+    fn file_of_another_user_is_rejected() {
+        let (_dir, file) = private_plugin();
+        let user = current_uid();
+        let checked_as = if user == 0 {
+            // Root may give the file away; then it belongs to neither root nor the host's user.
+            std::os::unix::fs::chown(&file, Some(4242), None).unwrap();
+            0
+        } else {
+            // Pretend to be another user: the file belongs to neither root nor that user.
+            4242
+        };
+        let error = check_ownership(&file, checked_as).unwrap_err();
+        assert!(
+            matches!(error, TrustError::Owner { ref path, .. } if path.ends_with("hosts.so")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sha256_matches_known_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x");
+        fs::write(&file, "abc").unwrap();
+        assert_eq!(
+            sha256_of(&file).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
