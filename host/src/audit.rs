@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::module::ModuleInfo;
 
-/// How a module touched a file.
+/// The kind of a recorded file access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessKind {
@@ -40,7 +40,7 @@ pub enum AccessKind {
 pub struct Access {
     /// The module that made it.
     pub module: String,
-    /// What it did.
+    /// The kind of access.
     pub kind: AccessKind,
     /// The file, as a system path such as `/etc/hosts`.
     pub path: PathBuf,
@@ -169,9 +169,8 @@ pub fn analyze(modules: &[ModuleInfo], accesses: &[Access]) -> Vec<Finding> {
         let readers = modules_doing(AccessKind::Read);
         let writers = modules_doing(AccessKind::Write);
 
-        // A module that reads and writes the file, or reads it under a lock it holds, edits a
-        // shared file, which is what locks are for; only a plain read relies on another
-        // module's output.
+        // A module that writes the file, or reads it under a lock it holds, edits a shared file,
+        // which is what locks are for. Only a plain read relies on another module's output.
         for &reader in readers.difference(&writers) {
             for &writer in &writers {
                 if reader != writer && !order.ordered(reader, writer) {
@@ -221,7 +220,7 @@ pub fn analyze(modules: &[ModuleInfo], accesses: &[Access]) -> Vec<Finding> {
     findings
 }
 
-/// Which modules are ordered by dependencies, directly or not.
+/// The order that dependencies impose on modules, directly or not.
 struct Order<'a> {
     /// Each module with every module it waits for, transitively.
     before: BTreeMap<&'a str, BTreeSet<&'a str>>,
@@ -258,7 +257,8 @@ impl<'a> Order<'a> {
         Self { before }
     }
 
-    /// Returns whether one of `a` and `b` always finishes before the other starts.
+    /// Returns whether one of `a` and `b` waits for the other, directly or not, so that the
+    /// plan never runs them at the same time.
     fn ordered(&self, a: &str, b: &str) -> bool {
         let waits = |x: &str, y: &str| self.before.get(x).is_some_and(|set| set.contains(y));
         waits(a, b) || waits(b, a)

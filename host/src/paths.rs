@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 /// Maximum symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINK_HOPS: usize = 40;
 
-/// Why a path cannot be resolved inside the root.
+/// Errors in resolving a path inside the root.
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {
     /// `..` would climb above the root.
@@ -41,7 +41,7 @@ pub enum PathError {
         root: PathBuf,
         /// The symlink.
         link: PathBuf,
-        /// Where it points.
+        /// The symlink's target.
         target: PathBuf,
     },
 
@@ -73,7 +73,7 @@ pub enum PathError {
 /// absolute target is a path on the real filesystem and must lie inside the root.
 ///
 /// NOTE: the result is a path, checked at this moment. A module that later opens it races with
-/// anyone who replaces a directory on the way by a symlink; only modules and operators with
+/// anyone who replaces a directory on the way by a symlink. Only modules and operators with
 /// write access to the root can do that.
 pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, PathError> {
     let mut pending: VecDeque<OsString> = VecDeque::new();
@@ -155,8 +155,8 @@ pub fn resolve_under(root: &Path, path: &Path) -> PathBuf {
     root.join(inside)
 }
 
-/// Puts the components of `path` at the front of `pending`, before what is already there;
-/// `.` and the leading `/` are dropped, `..` is kept for the walk to handle.
+/// Puts the components of `path` at the front of `pending`, before what is already there.
+/// `.` and the leading `/` are dropped, and `..` is kept for the walk to handle.
 fn push_components(pending: &mut VecDeque<OsString>, path: &Path) {
     let names: Vec<OsString> = path
         .components()
