@@ -40,6 +40,11 @@ use crate::cli::{
     PlanArgs, RunArgs,
 };
 
+/// How long a lock request waits unless `--lock-timeout` or `lock_timeout` says otherwise.
+/// Deadlocks between modules of one run are detected at once; this bounds the waits the host
+/// cannot see through, such as two processes locking two files in opposite order.
+const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Upper limit of `--jobs`: more threads than this only cost memory and start-up time.
 const MAX_JOBS: usize = 1024;
 
@@ -129,14 +134,17 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
         bail!("{jobs} worker threads requested; the maximum is {MAX_JOBS}");
     }
     // The lock directory lives under the root like every other path of the run, so that two
-    // runs on one root agree on it wherever they were started from.
-    let lock_dir = configurator::paths::resolve_under(
+    // runs on one root agree on it wherever they were started from, and like a module's paths
+    // it may not leave the root through `..` or a symlink.
+    let lock_dir = configurator::paths::resolve_in_root(
         &root,
         config
             .lock_dir
             .as_deref()
             .unwrap_or(Path::new(DEFAULT_LOCK_DIR)),
-    );
+    )
+    .context("invalid lock directory")?;
+    check_output_paths(args)?;
 
     let mut set = load_module_set(&args.common, &config)?;
     set.select(&args.selection.selection())?;
@@ -157,7 +165,10 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
     options.module_timeouts = config.module_timeouts();
     options.durations_file = execute::default_durations_path(&options.lock_dir);
     options.interrupt = Some(interrupt);
-    options.lock_timeout = args.lock_timeout.or(config.lock_timeout);
+    options.lock_timeout = args
+        .lock_timeout
+        .or(config.lock_timeout)
+        .or(Some(DEFAULT_LOCK_TIMEOUT));
     let audit_log = args.audit.then(|| Arc::new(AccessLog::default()));
     options.audit = audit_log.clone();
     // NOTE: discovery above may still have updated the plugin scan cache, which is under
@@ -279,6 +290,40 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
         return Ok(status.max(EXIT_MODULE_FAILED));
     }
     Ok(status)
+}
+
+/// Rejects `--report` and `--timeline` paths that could not be written, before anything runs:
+/// a missing parent directory, or both options naming one file.
+fn check_output_paths(args: &RunArgs) -> anyhow::Result<()> {
+    let outputs = [("--report", &args.report), ("--timeline", &args.timeline)];
+    for (option, path) in outputs {
+        let Some(path) = path else {
+            continue;
+        };
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            bail!(
+                "{option} {}: directory {} does not exist",
+                path.display(),
+                parent.display()
+            );
+        }
+        if path.is_dir() {
+            bail!("{option} {} is a directory", path.display());
+        }
+    }
+    if let (Some(report), Some(timeline)) = (&args.report, &args.timeline)
+        && report == timeline
+    {
+        bail!(
+            "--report and --timeline both name {}; give each its own file",
+            report.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes the timeline of a run to `path`: an HTML page when it ends in `.html`, else SVG.
@@ -526,15 +571,25 @@ fn check_module_tables(config: &Config, set: &ModuleSet) -> anyhow::Result<()> {
             .chain(set.disabled.keys())
             .map(String::as_str)
     };
+    let describe =
+        |name: &str, place: String| match configurator::selection::closest(name, loaded()) {
+            Some(suggestion) => format!("{place} (did you mean `{suggestion}`?)"),
+            None => place,
+        };
+    let is_unknown = |name: &&String| !loaded().any(|module| module == name.as_str());
+    // A misspelled trust pin would switch the pin off without a word, so it counts too.
     let unknown: Vec<String> = config
         .modules
         .keys()
-        .filter(|name| !loaded().any(|module| module == name.as_str()))
-        .map(
-            |name| match configurator::selection::closest(name, loaded()) {
-                Some(suggestion) => format!("[modules.{name}] (did you mean `{suggestion}`?)"),
-                None => format!("[modules.{name}]"),
-            },
+        .filter(is_unknown)
+        .map(|name| describe(name, format!("[modules.{name}]")))
+        .chain(
+            config
+                .trust
+                .sha256
+                .keys()
+                .filter(is_unknown)
+                .map(|name| describe(name, format!("the [trust] sha256 pin `{name}`"))),
         )
         .collect();
     if unknown.is_empty() {

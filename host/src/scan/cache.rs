@@ -175,6 +175,10 @@ fn scanner_stamp() -> String {
     )
 }
 
+/// Largest cache file the host reads; an entry takes a few hundred bytes, so this allows far
+/// more plugins than a directory holds.
+const MAX_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Reads and validates the cache file.
 ///
 /// `Err(None)` means there is no file or it is from another build, which is not worth a
@@ -184,6 +188,20 @@ fn read_entries(
     stamp: &str,
     trust: Option<&mut TrustPolicy>,
 ) -> Result<HashMap<FileIdentity, CacheEntry>, Option<String>> {
+    // A FIFO would block the read and a device such as /dev/zero would never end it.
+    match fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            return Err(Some("it is not a regular file".to_owned()));
+        }
+        Ok(metadata) if metadata.len() > MAX_CACHE_BYTES => {
+            return Err(Some(format!(
+                "it is larger than {MAX_CACHE_BYTES} bytes, more than any real cache"
+            )));
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(None),
+        Err(error) => return Err(Some(format!("cannot inspect it: {error}"))),
+    }
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(None),

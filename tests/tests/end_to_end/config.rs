@@ -251,3 +251,53 @@ fn excessive_jobs_are_rejected() {
     assert_eq!(output.code(), Some(2), "{output}");
     assert!(output.stderr.contains("maximum is 1024"), "{output}");
 }
+
+#[test]
+fn unwritable_report_path_is_rejected_before_running() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let report = sandbox.path().join("missing-dir/report.json");
+
+    let output = sandbox.run(&["--report", report.to_str().unwrap()]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    assert!(output.stderr.contains("does not exist"), "{output}");
+    assert_eq!(
+        sandbox.modules_that_ran(),
+        Vec::<String>::new(),
+        "nothing ran\n{output}"
+    );
+}
+
+#[test]
+fn misspelled_trust_pin_is_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_config(&format!(
+        "[trust]\nsha256 = {{ alpah = \"{}\" }}\n",
+        "0".repeat(64)
+    ));
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    assert!(output.stderr.contains("sha256 pin `alpah`"), "{output}");
+    assert!(output.stderr.contains("did you mean `alpha`"), "{output}");
+}
+
+#[test]
+fn lock_dir_leaving_root_is_rejected() {
+    let outside = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    std::fs::create_dir_all(sandbox.root().join("run")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), sandbox.root().join("run/configurator")).unwrap();
+    sandbox.write_config("[modules.alpha]\nwrite_files = [\"/etc/motd\"]\n");
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    assert!(output.stderr.contains("invalid lock directory"), "{output}");
+    let leaked: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert!(
+        leaked.is_empty(),
+        "nothing was written outside the root: {leaked:?}"
+    );
+}
