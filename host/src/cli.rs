@@ -144,7 +144,7 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
 
     /// Seconds a module's file_lock may wait before it fails, naming the holder [default:
-    /// `lock_timeout` from the configuration, else no limit].
+    /// `lock_timeout` from the configuration, else 600].
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub lock_timeout: Option<Duration>,
 

@@ -179,7 +179,7 @@ pub struct Config {
     /// Directory of the sidecar lock files, a path under the root; by default
     /// `/run/configurator/locks`.
     pub lock_dir: Option<PathBuf>,
-    /// How long a module's `file_lock` waits before it fails; `None` waits without a limit.
+    /// How long a module's `file_lock` waits before it fails; `None` leaves the host's default.
     pub lock_timeout: Option<Duration>,
     /// The plugin scan cache file; `None` uses the default place.
     pub scan_cache: Option<PathBuf>,
