@@ -14,24 +14,24 @@
 //! The in-process table also records which module waits for which path, so a request that would
 //! close a wait-for cycle between modules fails at once with a [`LockError::Deadlock`] naming
 //! every module and file of the cycle. Waits may be bounded by a timeout; `flock` has none of
-//! its own, so the cross-process part then polls with a non-blocking attempt.
+//! its own, so the cross-process part then waits in a thread of its own that gives the lock
+//! back if the wait has ended by the time the lock comes.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+
+use rustix::fs::{Mode, OFlags};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Maximum sidecar file name length written in full; longer names are shortened and hashed.
 const MAX_SIDECAR_NAME: usize = 200;
-
-/// Maximum pause between two attempts at a `flock` held by another process, when the wait has
-/// a timeout.
-const MAX_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Errors in taking a lock.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +127,8 @@ pub struct LockManager {
     /// Whether locks take a sidecar file too; a check run, which must create nothing under
     /// the root, takes in-process locks only.
     sidecars: bool,
+    /// A descriptor of `lock_dir`, opened with the first lock.
+    lock_dir_handle: OnceLock<OwnedFd>,
     default_timeout: Option<Duration>,
     table: Mutex<LockTable>,
     next_waiter: AtomicU64,
@@ -274,6 +276,7 @@ impl LockManager {
         Arc::new(Self {
             lock_dir,
             sidecars,
+            lock_dir_handle: OnceLock::new(),
             default_timeout,
             table: Mutex::new(LockTable::default()),
             next_waiter: AtomicU64::new(0),
@@ -384,32 +387,21 @@ impl LockManager {
         relative: &Path,
         deadline: Option<(Instant, Duration)>,
     ) -> Result<File, LockError> {
-        let sidecar = self.lock_dir.join(sidecar_name(relative));
+        let name = sidecar_name(relative);
         let sidecar_error = |source| LockError::Sidecar {
-            path: sidecar.clone(),
+            path: self.lock_dir.join(&name),
             source,
         };
-        let open = || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&sidecar)
-        };
-        // The lock directory exists after the first lock of a run, so create it only when the
-        // open says it is missing, which keeps a system call off every later lock.
-        let file = match open() {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&self.lock_dir).map_err(|source| LockError::CreateDir {
-                    path: self.lock_dir.clone(),
-                    source,
-                })?;
-                open()
-            }
-            other => other,
-        }
-        .map_err(sidecar_error)?;
+        // Opening relative to a descriptor of the lock directory spares the kernel a walk of
+        // the directory's whole path on every lock.
+        let file = rustix::fs::openat(
+            self.lock_dir_handle()?,
+            name.as_str(),
+            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(File::from)
+        .map_err(|errno| sidecar_error(errno.into()))?;
 
         let mut lock = fd_lock::RwLock::new(file);
         // Each guard borrows the lock, so it cannot be stored beside it. Forgetting it skips
@@ -423,35 +415,60 @@ impl LockManager {
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(error) => Err(sidecar_error(error)),
         };
-        match deadline {
-            None => {
-                if !try_lock()? {
-                    // Say why the run stalls while another process holds the lock.
-                    tracing::info!(
-                        "waiting for the lock on {}, held by another process",
-                        path.display()
-                    );
-                    std::mem::forget(lock.write().map_err(sidecar_error)?);
-                }
-            }
-            Some((deadline, timeout)) => {
-                // flock has no timeout: poll with a non-blocking attempt, backing off.
-                let mut pause = Duration::from_millis(1);
-                while !try_lock()? {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(LockError::Timeout {
-                            path: path.to_owned(),
-                            timeout,
-                            holder: None,
-                        });
-                    }
-                    thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(MAX_POLL_INTERVAL);
-                }
-            }
+        if try_lock()? {
+            return Ok(lock.into_inner());
         }
-        Ok(lock.into_inner())
+        // Say why the run stalls while another process holds the lock.
+        tracing::info!(
+            "waiting for the lock on {}, held by another process",
+            path.display()
+        );
+        let Some((deadline, timeout)) = deadline else {
+            std::mem::forget(lock.write().map_err(sidecar_error)?);
+            return Ok(lock.into_inner());
+        };
+
+        // flock has no timeout, and polling would let this process's other threads take the
+        // lock between polls forever. So a thread of its own waits in a blocking flock and hands
+        // the file over; if the wait here has given up by then, the file is dropped, which
+        // releases the lock at once.
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let file = lock.into_inner();
+        thread::spawn(move || {
+            let mut lock = fd_lock::RwLock::new(file);
+            let locked = lock.write().map(std::mem::forget);
+            let _ = sender.send(locked.map(|()| lock.into_inner()));
+        });
+        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Ok(file)) => Ok(file),
+            Ok(Err(error)) => Err(sidecar_error(error)),
+            Err(_) => Err(LockError::Timeout {
+                path: path.to_owned(),
+                timeout,
+                holder: None,
+            }),
+        }
+    }
+
+    /// Returns a descriptor of the lock directory, creating the directory and opening it on
+    /// first use.
+    fn lock_dir_handle(&self) -> Result<&OwnedFd, LockError> {
+        if let Some(handle) = self.lock_dir_handle.get() {
+            return Ok(handle);
+        }
+        let create_error = |source| LockError::CreateDir {
+            path: self.lock_dir.clone(),
+            source,
+        };
+        fs::create_dir_all(&self.lock_dir).map_err(create_error)?;
+        let handle = rustix::fs::open(
+            &self.lock_dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| create_error(errno.into()))?;
+        // Another thread may have opened it meanwhile; either descriptor will do.
+        Ok(self.lock_dir_handle.get_or_init(|| handle))
     }
 
     fn table(&self) -> MutexGuard<'_, LockTable> {

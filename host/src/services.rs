@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RStr, RString, RVec};
-use plugin_api::ffi::{self, HostServices, HostServices_TO, HostServicesBox, LogLevel};
+use plugin_api::ffi::{self, HostServices, HostServices_TO, HostServicesBox, LockGrant, LogLevel};
 
 use crate::audit::{Access, AccessKind, AccessLog};
 use crate::changes::ChangeLog;
@@ -194,6 +194,14 @@ impl ModuleServices {
     }
 
     fn lock_path(&self, path: &Path, timeout: Option<Duration>) -> Result<u64, String> {
+        self.lock_and_resolve(path, timeout).map(|(token, _)| token)
+    }
+
+    fn lock_and_resolve(
+        &self,
+        path: &Path,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, PathBuf), String> {
         self.check_active()?;
         let resolved = self.resolve_path(path)?;
         let relative = resolved
@@ -244,7 +252,7 @@ impl ModuleServices {
         self.record(AccessKind::Lock, &resolved);
 
         tracing::debug!(module = %self.inner.module, path = %resolved.display(), "lock acquired");
-        Ok(token)
+        Ok((token, resolved))
     }
 }
 
@@ -259,6 +267,20 @@ impl HostServices for ModuleServices {
 
     fn lock(&self, path: RSlice<'_, u8>) -> RResult<u64, RString> {
         guarded(|| self.lock_path(path_of(&path), self.inner.locks.default_timeout()))
+    }
+
+    fn lock_resolved(&self, path: RSlice<'_, u8>, timeout_ms: u64) -> RResult<LockGrant, RString> {
+        guarded(|| {
+            let timeout = match timeout_ms {
+                u64::MAX => self.inner.locks.default_timeout(),
+                millis => Some(Duration::from_millis(millis)),
+            };
+            let (token, resolved) = self.lock_and_resolve(path_of(&path), timeout)?;
+            Ok(LockGrant {
+                token,
+                path: RVec::from(resolved.as_os_str().as_bytes()),
+            })
+        })
     }
 
     fn lock_with_timeout(&self, path: RSlice<'_, u8>, timeout_ms: u64) -> RResult<u64, RString> {

@@ -319,19 +319,18 @@ pub(crate) fn lock_with(
     path: &Path,
     timeout: Option<Duration>,
 ) -> Result<FileLock, ContextError> {
-    let resolved = resolve_with(host, path)?;
-    let result = match timeout {
-        None => host.lock(bytes_of(path)),
+    // `u64::MAX` asks for a wait without a limit, so a finite timeout stays below it.
+    let millis = match timeout {
+        None => u64::MAX,
         Some(timeout) => {
-            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-            host.lock_with_timeout(bytes_of(path), millis)
+            u64::try_from(timeout.as_millis()).map_or(u64::MAX - 1, |ms| ms.min(u64::MAX - 1))
         }
     };
-    match result {
-        RResult::ROk(token) => Ok(FileLock {
+    match host.lock_resolved(bytes_of(path), millis) {
+        RResult::ROk(grant) => Ok(FileLock {
             host: host.clone(),
-            token,
-            path: resolved,
+            token: grant.token,
+            path: path_from_bytes(grant.path.as_slice()),
         }),
         RResult::RErr(message) => Err(ContextError::Lock {
             path: path.to_owned(),

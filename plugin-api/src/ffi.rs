@@ -247,6 +247,40 @@ pub trait HostServices: Clone + Send + Sync + 'static {
         let _ = path;
         ROption::RNone
     }
+
+    /// Acquires the lock for `path` like [`lock_with_timeout`](Self::lock_with_timeout)
+    /// (`u64::MAX` milliseconds waiting like [`lock`](Self::lock)) and returns the token with
+    /// the resolved path, so that the path is resolved once. Added in 1.1; against a 1.0 host
+    /// it resolves and locks in two calls.
+    fn lock_resolved(&self, path: RSlice<'_, u8>, timeout_ms: u64) -> RResult<LockGrant, RString> {
+        let resolved = match self.resolve(path) {
+            RResult::ROk(resolved) => resolved,
+            RResult::RErr(message) => return RResult::RErr(message),
+        };
+        let locked = if timeout_ms == u64::MAX {
+            self.lock(path)
+        } else {
+            self.lock_with_timeout(path, timeout_ms)
+        };
+        match locked {
+            RResult::ROk(token) => RResult::ROk(LockGrant {
+                token,
+                path: resolved,
+            }),
+            RResult::RErr(message) => RResult::RErr(message),
+        }
+    }
+}
+
+/// A granted lock: the token to release it with and the path it protects, resolved under the
+/// run's root.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct LockGrant {
+    /// The token for [`HostServices::unlock`].
+    pub token: u64,
+    /// The locked path, resolved under the run's root, as raw bytes.
+    pub path: RVec<u8>,
 }
 
 /// How a module touched a file, as recorded for the host's access audit.
