@@ -119,6 +119,7 @@ mod context;
 pub mod export;
 pub mod ffi;
 pub mod fs;
+pub mod paths;
 // Compiled for this crate's own unit tests too, so that CI builds and lints it without the
 // feature.
 #[cfg(any(test, feature = "testing"))]

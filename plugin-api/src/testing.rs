@@ -79,8 +79,8 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::ffi::{OsStr, OsString};
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -107,9 +107,6 @@ pub struct WritingModulesGuide;
 
 /// Keys of a `[modules.NAME]` table that the host reads itself and never passes to a module.
 const HOST_KEYS: [&str; 3] = ["enabled", "timeout", "version"];
-
-/// Maximum symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
-const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Holder name of the locks a test takes itself with [`TestHost::lock`].
 const TEST_HOLDER: &str = "test";
@@ -875,109 +872,15 @@ fn settings_text(module: &str, text: &str) -> Result<String, RunError> {
     Ok(table.to_string())
 }
 
-/// Resolves `path` under the canonical `root` as the host does: symlinks are followed, missing
-/// components are kept as written, and a path that leaves the root is an error.
+/// Resolves `path` under the canonical `root` as the host does, with the error as text.
 fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, String> {
-    let mut pending = VecDeque::new();
-    push_front_components(&mut pending, path);
-    let mut resolved = root.to_path_buf();
-    let mut hops = 0;
-    // Below a missing component nothing can be a symlink.
-    let mut exists = true;
-
-    while let Some(name) = pending.pop_front() {
-        if name == ".." {
-            if resolved == root {
-                return Err(format!(
-                    "path {} leaves the run's root {} through `..`",
-                    path.display(),
-                    root.display()
-                ));
-            }
-            resolved.pop();
-            continue;
+    crate::paths::resolve_in_root(root, path).map_err(|error| {
+        let mut message = error.to_string();
+        if let Some(source) = std::error::Error::source(&error) {
+            message.push_str(&format!(": {source}"));
         }
-
-        let next = resolved.join(&name);
-        let is_symlink = exists
-            && match fs::symlink_metadata(&next) {
-                Ok(metadata) => metadata.file_type().is_symlink(),
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    exists = false;
-                    false
-                }
-                Err(error) => {
-                    return Err(format!(
-                        "cannot inspect {} while resolving {}: {error}",
-                        next.display(),
-                        path.display()
-                    ));
-                }
-            };
-        if !is_symlink {
-            resolved = next;
-            continue;
-        }
-
-        hops += 1;
-        if hops > MAX_SYMLINK_HOPS {
-            return Err(format!(
-                "path {} has too many levels of symbolic links",
-                path.display()
-            ));
-        }
-        let target = fs::read_link(&next).map_err(|error| {
-            format!(
-                "cannot read symlink {} while resolving {}: {error}",
-                next.display(),
-                path.display()
-            )
-        })?;
-        // An absolute target is a path on the real filesystem, as the kernel reads it.
-        let absolute = lexical_normal(&resolved.join(&target));
-        let Ok(inside) = absolute.strip_prefix(root) else {
-            return Err(format!(
-                "path {} leaves the run's root {}: symlink {} points to {}",
-                path.display(),
-                root.display(),
-                next.display(),
-                target.display()
-            ));
-        };
-        push_front_components(&mut pending, inside);
-        resolved = root.to_path_buf();
-    }
-    Ok(resolved)
-}
-
-/// Puts the components of `path` before the ones still pending, keeping `..`.
-fn push_front_components(pending: &mut VecDeque<OsString>, path: &Path) {
-    let names: Vec<OsString> = path
-        .components()
-        .filter_map(|component| match component {
-            Component::Normal(name) => Some(name.to_owned()),
-            Component::ParentDir => Some(OsString::from("..")),
-            Component::Prefix(_) | Component::RootDir | Component::CurDir => None,
-        })
-        .collect();
-    for name in names.into_iter().rev() {
-        pending.push_front(name);
-    }
-}
-
-/// Removes `.` and applies `..` to an absolute path without touching the filesystem.
-fn lexical_normal(path: &Path) -> PathBuf {
-    let mut normal = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(name) => normal.push(name),
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
-        }
-    }
-    normal
+        message
+    })
 }
 
 fn path_of<'a>(bytes: &'a RSlice<'_, u8>) -> &'a Path {
