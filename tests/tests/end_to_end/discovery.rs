@@ -303,6 +303,13 @@ fn damaged_and_foreign_files_never_crash_discovery() {
         .find(|(_, expected)| *expected == "hung")
         .expect("the corpus has a hanging library");
     fs::remove_file(hanging).expect("failed to remove the hanging library");
+    // On a busy machine a damaged copy may also outlast the scan timeout, and is then examined
+    // again like the hanging library.
+    for (path, reason) in &rejected {
+        if reason.starts_with("hung") && path.exists() {
+            fs::remove_file(path).expect("failed to remove a copy that timed out");
+        }
+    }
 
     let strict = sandbox.run(&[]);
     assert_exited_normally(&strict);
