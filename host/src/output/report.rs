@@ -238,7 +238,7 @@ pub fn report_document(input: ReportInput<'_>) -> ReportDocument {
         modules: modules.len(),
         statuses,
         files_changed: changed_paths.len(),
-        lock_wait_seconds: modules.iter().map(|module| module.lock_wait_seconds).sum(),
+        lock_wait_seconds: seconds_total(modules.iter().map(|module| module.lock_wait_seconds)),
     };
 
     let mut plugins = input.plugins;
@@ -308,7 +308,7 @@ fn module_entry(
             .filter(|change| change.module == module.name)
             .map(|change| change.path.clone())
             .collect(),
-        lock_wait_seconds: lock_waits.iter().map(|wait| wait.waited_seconds).sum(),
+        lock_wait_seconds: seconds_total(lock_waits.iter().map(|wait| wait.waited_seconds)),
         lock_waits,
     }
 }
@@ -376,6 +376,12 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     };
     let year = era * 400 + year_of_era + u64::from(month <= 2);
     (year, month, day)
+}
+
+/// Adds up seconds, starting from `0.0`: `Iterator::sum` of floats starts from `-0.0`, which
+/// would print as `-0.0` for a module that never waited.
+fn seconds_total(seconds: impl Iterator<Item = f64>) -> f64 {
+    seconds.fold(0.0, |total, value| total + value)
 }
 
 #[cfg(test)]
