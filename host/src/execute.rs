@@ -2,7 +2,7 @@
 //! schedules, with timeouts, fail-fast and interrupts.
 //!
 //! [`execute`] is the entry point. [`Schedule::Batches`] runs the plan's batches one after the
-//! other; [`Schedule::Eager`] starts each module as soon as the modules it waits for
+//! other. [`Schedule::Eager`] starts each module as soon as the modules it waits for
 //! (`depends_on`, and `after` targets in the run) have finished, preferring the module with the
 //! longest chain of work behind it ([`priority_order`]). In both, a `force_sequential` module
 //! runs with no other module running, and a module whose `depends_on` dependency did not
@@ -142,7 +142,7 @@ pub struct RunOptions {
     /// How long a module's lock request waits when it sets no timeout of its own; `None`
     /// waits without a limit.
     pub lock_timeout: Option<Duration>,
-    /// Where module file accesses are recorded for the access audit; `None` records nothing.
+    /// The log that records module file accesses for the access audit; `None` records nothing.
     pub audit: Option<Arc<AccessLog>>,
     /// Whether this is a check run (`run --check`): modules without check support are skipped,
     /// the others write nothing, locks take no sidecar files and no durations file is written.
@@ -153,7 +153,7 @@ pub struct RunOptions {
     /// The log of modules' lock requests and their waits, for `run --report`; `None` records
     /// none.
     pub lock_waits: Option<Arc<LockWaitLog>>,
-    /// The observer told of stage openings and module starts and ends, such as a progress
+    /// The observer notified of stage openings and module starts and ends, such as a progress
     /// display; `None` for none.
     pub observer: Option<Arc<dyn RunObserver>>,
 }
@@ -354,7 +354,7 @@ fn planned_graph<M: ModuleCode + ?Sized>(
     })
 }
 
-/// Where the plan puts a module.
+/// A module's place in the plan.
 #[derive(Debug, Clone, Copy)]
 struct PlanSlot {
     /// The module's batch.
@@ -363,7 +363,7 @@ struct PlanSlot {
     position: usize,
 }
 
-/// Maps each name in the plan to its first slot, and tells whether any name comes twice.
+/// Maps each name in the plan to its first slot, and returns whether any name comes twice.
 fn plan_slots(plan: &Plan) -> (HashMap<&str, PlanSlot>, bool) {
     let count = plan.batches.iter().map(|batch| batch.modules.len()).sum();
     let mut slots = HashMap::with_capacity(count);

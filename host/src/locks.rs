@@ -134,7 +134,7 @@ pub struct LockManager {
     next_waiter: AtomicU64,
 }
 
-/// Who holds and who waits for which path, within this run.
+/// The holders of and waiters for each path, within this run.
 #[derive(Debug, Default)]
 struct LockTable {
     /// Resolved path to the module holding it.
@@ -185,7 +185,7 @@ impl LockTable {
     ///
     /// NOTE: the graph is kept per module, not per thread. A cycle that only forms when a lock
     /// changes hands, because one module waits on two of its own threads at once, is not
-    /// detected here; a lock timeout still ends such a wait.
+    /// detected here. A lock timeout still ends such a wait.
     fn cycle_through(&self, module: &str, path: &Path) -> Option<Vec<WaitEdge>> {
         let holder = self.holders.get(path)?;
         let first = WaitEdge {
@@ -196,8 +196,8 @@ impl LockTable {
         self.path_back_to(module, vec![first])
     }
 
-    /// Extends the wait-for chain `edges` from its last holder; returns it once it reaches
-    /// `origin`. Depth-first; each module appears at most once on a chain.
+    /// Extends the wait-for chain `edges` from its last holder and returns it once it reaches
+    /// `origin`. The search is depth-first and skips modules already on the chain.
     fn path_back_to(&self, origin: &str, edges: Vec<WaitEdge>) -> Option<Vec<WaitEdge>> {
         let last_holder = &edges.last()?.holder;
         if last_holder == origin {
@@ -430,7 +430,7 @@ impl LockManager {
 
         // flock has no timeout, and polling would let this process's other threads take the
         // lock between polls forever. So a thread of its own waits in a blocking flock and hands
-        // the file over; if the wait here has given up by then, the file is dropped, which
+        // the file over. If the wait here has given up by then, the file is dropped, which
         // releases the lock at once.
         let (sender, receiver) = mpsc::sync_channel(1);
         let file = lock.into_inner();

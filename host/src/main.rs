@@ -1,10 +1,13 @@
 //! The `configurator` binary: parses the command line, runs one command and maps its result to
 //! an exit status.
 //!
-//! Exit statuses: 0 when every module succeeded; 1 when a module failed, timed out, was skipped
-//! (other than by `--check` for lacking check support) or was not started; 2 when the invocation, the configuration or the module set is invalid
-//! (nothing ran); 130 when SIGINT, SIGTERM or SIGHUP interrupted a run, which still prints its
-//! recap.
+//! Exit statuses:
+//!
+//! - 0: every module succeeded.
+//! - 1: a module failed, timed out, was skipped (other than by `--check` for lacking check
+//!   support) or was not started.
+//! - 2: the invocation, the configuration or the module set is invalid, and nothing ran.
+//! - 130: SIGINT, SIGTERM or SIGHUP interrupted a run, which still prints its recap.
 
 mod cli;
 mod manual;
@@ -40,7 +43,7 @@ use crate::cli::{
     PlanArgs, RunArgs,
 };
 
-/// How long a lock request waits unless `--lock-timeout` or `lock_timeout` says otherwise.
+/// How long a lock request waits unless `--lock-timeout` or `lock_timeout` sets another.
 /// Deadlocks between modules of one run are detected at once; this bounds the waits the host
 /// cannot see through, such as two processes locking two files in opposite order.
 const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -48,7 +51,7 @@ const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// Upper limit of `--jobs`: more threads than this only cost memory and start-up time.
 const MAX_JOBS: usize = 1024;
 
-/// Where the sidecar lock files live, below the root, unless `lock_dir` says otherwise.
+/// Where the sidecar lock files live, below the root, unless `lock_dir` sets another.
 const DEFAULT_LOCK_DIR: &str = "/run/configurator/locks";
 
 /// Every module succeeded.
@@ -134,8 +137,8 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
         bail!("{jobs} worker threads requested; the maximum is {MAX_JOBS}");
     }
     // The lock directory lives under the root like every other path of the run, so that two
-    // runs on one root agree on it wherever they were started from, and like a module's paths
-    // it may not leave the root through `..` or a symlink.
+    // runs on one root agree on it wherever they were started from. Like a module's paths, it
+    // may not leave the root through `..` or a symlink.
     let lock_dir = configurator::paths::resolve_in_root(
         &root,
         config

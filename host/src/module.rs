@@ -39,7 +39,7 @@ pub struct ModuleInfo {
     pub path: Option<PathBuf>,
 }
 
-/// What a module's `configure` reported on success.
+/// The outcome a module's `configure` reported on success.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
     /// Whether anything changed.
@@ -57,7 +57,7 @@ impl From<FfiOutcome> for RunOutcome {
     }
 }
 
-/// Why a module's `configure` failed.
+/// The failure of a module's `configure`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunFailure {
     /// Whether the module panicked rather than returning an error.
@@ -71,10 +71,10 @@ pub type ModuleResult = Result<RunOutcome, RunFailure>;
 
 /// A module the executor can run.
 pub trait ModuleCode: Send + Sync {
-    /// The module's metadata.
+    /// Returns the module's metadata.
     fn info(&self) -> &ModuleInfo;
 
-    /// Whether the module supports check mode, so that a `run --check` may run it. `false`
+    /// Returns whether the module supports check mode, so that a `run --check` may run it. `false`
     /// unless the implementation overrides it.
     fn supports_check(&self) -> bool {
         false

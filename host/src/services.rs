@@ -40,7 +40,7 @@ struct ServiceState {
     /// [`ACTIVE`] until `configure` returns or the host abandons the module; later calls from a
     /// thread the module left behind fail.
     phase: AtomicU8,
-    /// Where accesses are recorded when the run is audited.
+    /// The log that records accesses when the run is audited.
     audit: Option<Arc<AccessLog>>,
     /// Whether the run is a check run, in which the module's helpers write nothing.
     check: bool,
@@ -413,7 +413,7 @@ pub fn log_module_message(module: &str, level: LogLevel, message: &str) {
 }
 
 /// Whether module messages carry the module's name in a `module` field instead of a `[NAME]`
-/// prefix of the text; set for JSON logs, whose readers filter on fields.
+/// prefix of the text. JSON logs set it, because their readers filter on fields.
 static MODULE_NAME_AS_FIELD: AtomicBool = AtomicBool::new(false);
 
 /// Makes module messages carry the module's name in a `module` field, for `--log-format json`,
@@ -483,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn file_locks_take_each_path_once_in_sorted_order() {
+    fn file_locks_sorted_and_deduplicated() {
         let dir = tempfile::tempdir().unwrap();
         let services = services(dir.path());
         let context = Context::new(services.to_ffi(), "hosts", "");

@@ -24,7 +24,7 @@ pub enum ContextError {
     InvalidSettings {
         /// The module whose `[modules.NAME]` table is invalid.
         module: String,
-        /// What the deserializer expected and found.
+        /// The deserializer's message: what it expected and found.
         message: String,
     },
 
@@ -319,7 +319,7 @@ pub(crate) fn lock_with(
     path: &Path,
     timeout: Option<Duration>,
 ) -> Result<FileLock, ContextError> {
-    // `u64::MAX` asks for a wait without a limit, so a finite timeout stays below it.
+    // `u64::MAX` requests a wait without a limit, so a finite timeout stays below it.
     let millis = match timeout {
         None => u64::MAX,
         Some(timeout) => {

@@ -262,7 +262,8 @@ fn install_panic_hook() {
     });
 }
 
-fn payload_text(payload: &(dyn Any + Send)) -> String {
+/// Returns a panic payload's message, for the string payloads `panic!` produces.
+pub(crate) fn payload_text(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

@@ -109,7 +109,7 @@ pub struct ModuleMetadata {
     pub force_sequential: bool,
 }
 
-/// What a successful `configure` reports across the boundary.
+/// The outcome of a successful `configure`, as it crosses the boundary.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct FfiOutcome {
@@ -119,7 +119,7 @@ pub struct FfiOutcome {
     pub message: RString,
 }
 
-/// How a `configure` call failed.
+/// The failure of a `configure` call, as it crosses the boundary.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -180,10 +180,10 @@ pub enum LogLevel {
 
 /// Services the host offers to a running module.
 ///
-/// The host implements this trait; plugins receive it as an ABI-stable trait object
-/// ([`HostServicesBox`]) because a plugin's `static`s and thread-locals are its own and never
-/// shared with the host. Paths cross as raw bytes so that non-UTF-8 paths survive. Every
-/// implementation must not panic: a panic here would unwind across the boundary and abort.
+/// The host implements this trait. Plugins receive it as an ABI-stable trait object
+/// ([`HostServicesBox`]), because a plugin's `static`s and thread-locals are its own and never
+/// shared with the host. Paths cross as raw bytes so that non-UTF-8 paths survive. No
+/// implementation may panic, because a panic here would unwind across the boundary and abort.
 #[sabi_trait]
 pub trait HostServices: Clone + Send + Sync + 'static {
     /// Resolves `path` under the run's root, as the host would for [`lock`](Self::lock).
@@ -283,7 +283,7 @@ pub struct LockGrant {
     pub path: RVec<u8>,
 }
 
-/// How a module touched a file, as recorded for the host's access audit.
+/// The kind of file access a module made, as recorded for the host's access audit.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccessKind {

@@ -77,7 +77,6 @@
 //! # }
 //! ```
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -368,7 +367,7 @@ impl fmt::Debug for TestHost {
     }
 }
 
-/// How a [`TestHost::run`] failed.
+/// The ways a [`TestHost::run`] can fail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -377,7 +376,7 @@ pub enum RunError {
     InvalidSettings {
         /// The module.
         module: String,
-        /// What is wrong with the text.
+        /// The problem with the text.
         message: String,
     },
 
@@ -510,14 +509,14 @@ impl Drop for TestLock {
     }
 }
 
-/// What every run on one [`TestHost`] shares.
+/// The state every run on one [`TestHost`] shares.
 #[derive(Default)]
 struct Shared {
     locks: LockTable,
     logs: Mutex<Vec<LogRecord>>,
     accesses: Mutex<Vec<Access>>,
     changes: Mutex<Vec<Change>>,
-    /// What check-mode runs would have written, by resolved path.
+    /// The content check-mode runs would have written, by resolved path.
     staged: Mutex<HashMap<PathBuf, Vec<u8>>>,
     /// Identifies each run and each test lock as a distinct lock holder.
     next_holder: AtomicU64,
@@ -922,7 +921,7 @@ fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     result.map_err(|payload| {
         LAST_PANIC
             .with(|last| last.borrow_mut().take())
-            .unwrap_or_else(|| payload_text(payload.as_ref()))
+            .unwrap_or_else(|| crate::export::payload_text(payload.as_ref()))
     })
 }
 
@@ -934,7 +933,7 @@ fn install_panic_hook() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if IN_RUN.with(|flag| *flag.borrow()) {
-                let text = payload_text(info.payload());
+                let text = crate::export::payload_text(info.payload());
                 let message = match info.location() {
                     Some(location) => format!("{text} (at {location})"),
                     None => text,
@@ -944,16 +943,6 @@ fn install_panic_hook() {
             previous(info);
         }));
     });
-}
-
-fn payload_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a non-string panic payload".to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -1216,7 +1205,7 @@ mod tests {
     #[test]
     fn deadlock_between_modules_is_error() {
         let host = host();
-        // Each module locks one file, waits until the other holds its own, then asks for it.
+        // Each module locks one file, waits until the other holds its own, then requests it.
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let module = |first: &'static str, second: &'static str| {
             let barrier = Arc::clone(&barrier);

@@ -2,7 +2,7 @@
 //! scanner and the scan cache compare.
 //!
 //! The host writes each file's path to the scanner's stdin, terminated by a NUL byte, and the
-//! scanner answers with one [`Report`] as a JSON line on stdout, in the same order.
+//! scanner replies with one [`Report`] as a JSON line on stdout, in the same order.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt as _;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::loader::PluginMetadata;
 
 /// The identity of a file's content as the file system records it. Any write to the file
-/// changes its modification or status-change time, and nobody can set the status-change time
+/// changes its modification or status-change time, and no process can set the status-change time
 /// (`ctime`) by hand, so an equal identity means unchanged content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileIdentity {
@@ -46,7 +46,7 @@ impl FileIdentity {
     }
 }
 
-/// What became of one file: a plugin and its metadata, or the reason it is not one.
+/// The result for one file: a plugin and its metadata, or the reason it is not one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
@@ -66,7 +66,7 @@ impl Verdict {
     }
 }
 
-/// Why a file is not a usable plugin.
+/// The reason a file is not a usable plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedFile {
     /// One line saying why.
@@ -75,12 +75,12 @@ pub struct RejectedFile {
     pub detail: Option<String>,
 }
 
-/// The scanner's answer for one file.
+/// The scanner's report for one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The identity of the file the scanner opened, or `None` when it could not open one.
     pub identity: Option<FileIdentity>,
-    /// What loading it showed.
+    /// The result of loading it.
     pub verdict: Verdict,
 }
 
