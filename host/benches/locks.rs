@@ -34,6 +34,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("failed to create a temporary directory");
     let root = std::fs::canonicalize(dir.path()).expect("failed to resolve the temporary root");
     std::fs::create_dir_all(root.join("etc")).expect("failed to create etc");
+    std::fs::write(root.join("etc/hosts"), "127.0.0.1 localhost\n")
+        .expect("failed to create etc/hosts");
 
     let bare = median(|| bare_uncontended(&root));
     let host = median(|| host_uncontended(&root));

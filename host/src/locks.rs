@@ -4,8 +4,8 @@
 //!
 //! 1. an in-process entry keyed by the resolved path, which excludes the other modules of this
 //!    run and records which module holds the path;
-//! 2. an exclusive `flock` (through `fd-lock`) on a sidecar file in the lock directory, which
-//!    excludes other processes such as a second `configurator run` on the same root.
+//! 2. an exclusive `flock` on a sidecar file in the lock directory, which excludes other
+//!    processes such as a second `configurator run` on the same root.
 //!
 //! The sidecar file is never the protected file itself: a module that replaces the file by
 //! renaming a new one over it would leave a lock on the protected file stranded on the old
@@ -16,17 +16,31 @@
 //! every module and file of the cycle. Waits may be bounded by a timeout; `flock` has none of
 //! its own, so the cross-process part then waits in a thread of its own that gives the lock
 //! back if the wait has ended by the time the lock comes.
+//!
+//! Most locks are held for microseconds, so the common cases avoid system calls and sleeping
+//! threads (`docs/benchmarks.md` measures them against bare `flock`):
+//!
+//! - the sidecar files of up to [`MAX_OPEN_SIDECARS`] paths stay open between locks, and a
+//!   lock on such a path takes and releases the `flock` on that descriptor;
+//! - a request for a held path spins for a while before it sleeps. One spinning request
+//!   takes the path at its release without waking anyone, and a sleeping request gets the
+//!   path handed over at most [`FAIR_INTERVAL`] after the previous hand-over;
+//! - while requests of this run wait for a path, its `flock` passes from holder to holder
+//!   instead of being released and taken again, for at most [`MAX_FLOCK_PASSES`] holders in
+//!   a row, so other processes still get their turn.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File};
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -132,51 +146,176 @@ pub struct LockManager {
     default_timeout: Option<Duration>,
     table: Mutex<LockTable>,
     next_waiter: AtomicU64,
+    /// Releases of any path so far; a spinning request watches it change.
+    releases: AtomicU64,
 }
+
+/// How many times a request for a held path checks for a release before it sleeps: tens of
+/// microseconds, longer than most locks are held.
+const MAX_SPINS: u32 = 2_000;
+
+/// How many checks a spinning request makes before it lets other threads run once.
+const SPINS_PER_YIELD: u32 = 64;
+
+/// How many holders in a row a sidecar's `flock` may pass to without being released.
+const MAX_FLOCK_PASSES: u32 = 64;
+
+/// Maximum time that spinning requests may keep sleeping ones from a path they all want.
+const FAIR_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Maximum number of sidecar files a run keeps open between locks. Later paths open and close their
+/// sidecar file on every lock, so a module locking thousands of files cannot exhaust the
+/// process's descriptors.
+const MAX_OPEN_SIDECARS: usize = 64;
 
 /// The holders of and waiters for each path, within this run.
 #[derive(Debug, Default)]
 struct LockTable {
-    /// Resolved path to the module holding it.
-    holders: HashMap<PathBuf, String>,
-    /// Each waiting request, by a unique id, to its module and the path it waits for.
+    /// Each path that is held, wanted or has an open sidecar file. Paths are resolved, so
+    /// equal paths have equal bytes, which hash faster than a `Path`'s components.
+    paths: HashMap<OsString, PathState, BuildHasherDefault<PathHasher>>,
+    /// Each sleeping request, by a unique id, to its module and the path it waits for.
     waiting: HashMap<u64, (String, PathBuf)>,
-    /// Each path that has waiters, with the condition they wait on and their number. One
-    /// condition per path lets a release wake one waiter of that path instead of all.
-    queues: HashMap<PathBuf, (Arc<Condvar>, usize)>,
+    /// How many paths have a sidecar file kept open.
+    open_sidecars: usize,
+}
+
+/// The state of one path in [`LockTable`].
+#[derive(Debug)]
+struct PathState {
+    /// The module holding the path.
+    holder: Option<Arc<str>>,
+    /// Requests that watch for a release of the path before they sleep.
+    spinning: usize,
+    /// Requests sleeping on `released`.
+    sleeping: usize,
+    released: Arc<Condvar>,
+    /// Whether the free path is kept for a sleeping request; see [`LockTable::release`].
+    handed_over: bool,
+    /// When the path was last handed over to the sleeping requests.
+    last_hand_over: Instant,
+    /// The sidecar file kept open between locks; see [`Sidecar::Shared`].
+    sidecar: Option<Arc<File>>,
+    /// Whether `sidecar` is still locked for the next holder; see [`LockTable::pass_flock`].
+    flock_passed: bool,
+    /// How many times in a row the `flock` passed to the next holder.
+    passes: u32,
+}
+
+impl Default for PathState {
+    fn default() -> Self {
+        Self {
+            holder: None,
+            spinning: 0,
+            sleeping: 0,
+            released: Arc::default(),
+            handed_over: false,
+            last_hand_over: Instant::now(),
+            sidecar: None,
+            flock_passed: false,
+            passes: 0,
+        }
+    }
 }
 
 impl LockTable {
-    /// Marks `path` free and wakes one of its waiters.
-    fn release(&mut self, path: &Path) {
-        self.holders.remove(path);
-        if let Some((released, _)) = self.queues.get(path) {
-            released.notify_one();
+    /// Returns the state of `path`, adding it if it has none.
+    fn state(&mut self, path: &Path) -> &mut PathState {
+        let key = path.as_os_str();
+        if !self.paths.contains_key(key) {
+            self.paths.insert(key.to_owned(), PathState::default());
+        }
+        self.paths.get_mut(key).expect("the state was just added")
+    }
+
+    /// Returns the module holding `path`.
+    fn holder(&self, path: &Path) -> Option<&Arc<str>> {
+        self.paths.get(path.as_os_str())?.holder.as_ref()
+    }
+
+    /// Decides, as the holder of `path` releases it, whether its sidecar's `flock` stays held
+    /// for the next holder in this process instead of being released and taken again.
+    ///
+    /// The `flock` passes while requests of this run wait, for at most [`MAX_FLOCK_PASSES`]
+    /// holders in a row. Then it is released, so that other processes get their turn.
+    fn pass_flock(&mut self, path: &Path) -> bool {
+        let Some(state) = self.paths.get_mut(path.as_os_str()) else {
+            return false;
+        };
+        let waited_for = state.spinning > 0 || state.sleeping > 0;
+        if waited_for && state.passes < MAX_FLOCK_PASSES {
+            state.passes += 1;
+            state.flock_passed = true;
+            true
+        } else {
+            state.passes = 0;
+            false
         }
     }
 
-    /// Registers one more waiter of `path` and returns the condition to wait on.
-    fn enqueue(&mut self, path: &Path) -> Arc<Condvar> {
-        let (released, count) = self
-            .queues
-            .entry(path.to_owned())
-            .or_insert_with(|| (Arc::new(Condvar::new()), 0));
-        *count += 1;
-        Arc::clone(released)
-    }
-
-    /// Removes a waiter of `path`. A waiter that gives up may have taken the wake-up of a
-    /// release, so it passes the wake-up on when the path is free.
-    fn dequeue(&mut self, path: &Path) {
-        let free = !self.holders.contains_key(path);
-        if let Some((released, count)) = self.queues.get_mut(path) {
-            *count -= 1;
-            if *count == 0 {
-                self.queues.remove(path);
-            } else if free {
-                released.notify_one();
+    /// Marks `path` free and wakes a sleeping request, if any.
+    ///
+    /// While a request spins, it takes the path at once and no sleeping request is woken:
+    /// waking a thread costs more than the whole lock usually does. So that spinning requests
+    /// cannot keep sleeping ones out for long, a release at least [`FAIR_INTERVAL`] after the
+    /// last hand-over hands the path to the sleeping requests instead.
+    fn release(&mut self, path: &Path) {
+        let Some(state) = self.paths.get_mut(path.as_os_str()) else {
+            return;
+        };
+        state.holder = None;
+        if state.sleeping > 0 {
+            if state.spinning == 0 {
+                state.released.notify_one();
+            } else if state.last_hand_over.elapsed() >= FAIR_INTERVAL {
+                state.handed_over = true;
+                state.last_hand_over = Instant::now();
+                state.released.notify_one();
             }
         }
+        self.forget_if_unused(path);
+    }
+
+    /// Removes the state of `path` when nothing refers to it any more.
+    fn forget_if_unused(&mut self, path: &Path) {
+        let unused = self.paths.get(path.as_os_str()).is_some_and(|state| {
+            state.holder.is_none()
+                && state.spinning == 0
+                && state.sleeping == 0
+                && state.sidecar.is_none()
+        });
+        if unused {
+            self.paths.remove(path.as_os_str());
+        }
+    }
+}
+
+/// The hasher of the lock table, whose keys are short paths: the multiply-and-rotate scheme
+/// of rustc's `FxHasher`, eight bytes per step. It is several times faster than std's default
+/// SipHash, which guards against crafted keys that modules have no reason to send.
+#[derive(Debug, Default)]
+struct PathHasher(u64);
+
+impl std::hash::Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight bytes"));
+            self.add(word);
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl PathHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
@@ -187,11 +326,11 @@ impl LockTable {
     /// changes hands, because one module waits on two of its own threads at once, is not
     /// detected here. A lock timeout still ends such a wait.
     fn cycle_through(&self, module: &str, path: &Path) -> Option<Vec<WaitEdge>> {
-        let holder = self.holders.get(path)?;
+        let holder = self.holder(path)?;
         let first = WaitEdge {
             module: module.to_owned(),
             path: path.to_owned(),
-            holder: holder.clone(),
+            holder: holder.to_string(),
         };
         self.path_back_to(module, vec![first])
     }
@@ -210,17 +349,17 @@ impl LockTable {
             .collect();
         requests.sort();
         for (waiter, wanted) in requests {
-            let Some(holder) = self.holders.get(wanted) else {
+            let Some(holder) = self.holder(wanted) else {
                 continue;
             };
-            if edges.iter().any(|edge| &edge.module == holder) && holder != origin {
+            if edges.iter().any(|edge| *edge.module == **holder) && **holder != *origin {
                 continue;
             }
             let mut longer = edges.clone();
             longer.push(WaitEdge {
                 module: waiter.clone(),
                 path: wanted.clone(),
-                holder: holder.clone(),
+                holder: holder.to_string(),
             });
             if let Some(cycle) = self.path_back_to(origin, longer) {
                 return Some(cycle);
@@ -235,8 +374,27 @@ impl LockTable {
 pub struct LockHandle {
     manager: Arc<LockManager>,
     path: PathBuf,
-    /// The sidecar file; closing its only descriptor releases the `flock`.
-    sidecar: Option<File>,
+    /// The locked sidecar file, absent in a check run.
+    sidecar: Option<Sidecar>,
+}
+
+/// The sidecar file kept open for a path, as a request that takes the path in this run gets it.
+#[derive(Debug)]
+struct OpenSidecar {
+    file: Arc<File>,
+    /// Whether the previous holder left it locked for this one.
+    locked: bool,
+}
+
+/// The sidecar file of a held lock.
+#[derive(Debug)]
+enum Sidecar {
+    /// The descriptor the manager keeps open for the path between locks, locked with `flock`
+    /// and unlocked on release. Only the module holding the path in this run uses it, so one
+    /// open file description serves every lock on the path in turn.
+    Shared(Arc<File>),
+    /// A descriptor of this lock alone; closing it releases the `flock`.
+    Own(#[expect(dead_code, reason = "held only to be closed on release")] File),
 }
 
 impl LockHandle {
@@ -248,9 +406,22 @@ impl LockHandle {
 
 impl Drop for LockHandle {
     fn drop(&mut self) {
-        // Release the cross-process lock before letting another thread of this run in.
-        drop(self.sidecar.take());
-        self.manager.table().release(&self.path);
+        let mut table = self.manager.table();
+        // Release the cross-process lock before letting another thread of this run in, unless
+        // one waits and the lock passes to it.
+        match self.sidecar.take() {
+            Some(Sidecar::Shared(file)) if !table.pass_flock(&self.path) => {
+                // Unlocking a held flock on an open descriptor cannot fail; closing the
+                // descriptor at the end of the run would release it anyway.
+                let _ = rustix::fs::flock(&*file, FlockOperation::Unlock);
+            }
+            sidecar => drop(sidecar),
+        }
+        table.release(&self.path);
+        drop(table);
+        // Counted once the table is unlocked, so that a spinning request that sees the count
+        // change finds the table free.
+        self.manager.releases.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -280,6 +451,7 @@ impl LockManager {
             default_timeout,
             table: Mutex::new(LockTable::default()),
             next_waiter: AtomicU64::new(0),
+            releases: AtomicU64::new(0),
         })
     }
 
@@ -300,7 +472,7 @@ impl LockManager {
     /// so that every process on the same root agrees on it.
     pub fn acquire(
         self: &Arc<Self>,
-        module: &str,
+        module: impl Into<Arc<str>>,
         path: &Path,
         relative: &Path,
     ) -> Result<LockHandle, LockError> {
@@ -310,13 +482,13 @@ impl LockManager {
     /// Like [`acquire`](Self::acquire), with its own timeout; `None` waits without a limit.
     pub fn acquire_with_timeout(
         self: &Arc<Self>,
-        module: &str,
+        module: impl Into<Arc<str>>,
         path: &Path,
         relative: &Path,
         timeout: Option<Duration>,
     ) -> Result<LockHandle, LockError> {
         let deadline = timeout.map(|timeout| (Instant::now() + timeout, timeout));
-        self.acquire_in_process(module, path, deadline)?;
+        let open_sidecar = self.acquire_in_process(module.into(), path, deadline)?;
         // From here on the handle's drop undoes the in-process entry, also on error.
         let mut handle = LockHandle {
             manager: Arc::clone(self),
@@ -324,76 +496,149 @@ impl LockManager {
             sidecar: None,
         };
         if self.sidecars {
-            handle.sidecar = Some(self.lock_sidecar(path, relative, deadline)?);
+            handle.sidecar = Some(self.lock_sidecar(path, relative, deadline, open_sidecar)?);
         }
         Ok(handle)
     }
 
     /// Returns the module holding `path` in this run, if any.
     pub fn holder(&self, path: &Path) -> Option<String> {
-        self.table().holders.get(path).cloned()
+        self.table().holder(path).map(|holder| holder.to_string())
     }
 
+    /// Waits until `module` holds `path` in this run and returns the sidecar file kept open
+    /// for it, if any.
+    ///
+    /// A lock is mostly held for a few microseconds, less than it costs to put a thread to
+    /// sleep and wake it. So a request for a held path first spins, watching for a release,
+    /// like a futex-based mutex does, and sleeps only when none comes within [`MAX_SPINS`].
+    /// Requests are not served in order: a spinning request may take the path before one that
+    /// sleeps, as with `flock` itself.
     fn acquire_in_process(
         &self,
-        module: &str,
+        module: Arc<str>,
         path: &Path,
         deadline: Option<(Instant, Duration)>,
-    ) -> Result<(), LockError> {
+    ) -> Result<Option<OpenSidecar>, LockError> {
         let mut table = self.table();
-        if !table.holders.contains_key(path) {
-            table.holders.insert(path.to_owned(), module.to_owned());
-            return Ok(());
-        }
-        if let Some(cycle) = table.cycle_through(module, path) {
-            return Err(LockError::Deadlock(cycle));
-        }
+        let mut sleeper = None;
+        // Spins since the request began or last woke up, whatever lock each release was of.
+        let mut spins = 0;
+        loop {
+            let state = table.state(path);
+            // A path handed over to the sleeping requests goes to one of them.
+            if state.holder.is_none() && (!state.handed_over || sleeper.is_some()) {
+                state.holder = Some(Arc::clone(&module));
+                state.handed_over = false;
+                let sidecar = state.sidecar.clone().map(|file| OpenSidecar {
+                    file,
+                    locked: std::mem::take(&mut state.flock_passed),
+                });
+                if let Some(id) = sleeper {
+                    table.waiting.remove(&id);
+                }
+                return Ok(sidecar);
+            }
 
-        let waiter = self.next_waiter.fetch_add(1, Ordering::Relaxed);
-        table
-            .waiting
-            .insert(waiter, (module.to_owned(), path.to_owned()));
-        let released = table.enqueue(path);
-        while table.holders.contains_key(path) {
-            table = match deadline {
-                None => released.wait(table).unwrap_or_else(PoisonError::into_inner),
+            // One spinning request per path is enough to take it at its release; more would
+            // take processors from the holder.
+            if spins < MAX_SPINS && state.spinning == 0 {
+                state.spinning += 1;
+                let seen = self.releases.load(Ordering::Acquire);
+                drop(table);
+                while spins < MAX_SPINS && self.releases.load(Ordering::Relaxed) == seen {
+                    std::hint::spin_loop();
+                    spins += 1;
+                    if spins % SPINS_PER_YIELD == 0 {
+                        // With more threads than processors, the holder may be waiting for
+                        // this one.
+                        thread::yield_now();
+                    }
+                }
+                table = self.table();
+                table.state(path).spinning -= 1;
+                // Some lock was released, or the spinning is over: look again.
+                continue;
+            }
+
+            let id = match sleeper {
+                Some(id) => id,
+                None => {
+                    if let Some(cycle) = table.cycle_through(&module, path) {
+                        table.forget_if_unused(path);
+                        return Err(LockError::Deadlock(cycle));
+                    }
+                    let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+                    table
+                        .waiting
+                        .insert(id, (module.to_string(), path.to_owned()));
+                    sleeper = Some(id);
+                    id
+                }
+            };
+            let timeout = match deadline {
+                None => None,
                 Some((deadline, timeout)) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        table.waiting.remove(&waiter);
-                        table.dequeue(path);
+                        table.waiting.remove(&id);
+                        let holder = table.holder(path).map(|holder| holder.to_string());
+                        table.forget_if_unused(path);
                         return Err(LockError::Timeout {
                             path: path.to_owned(),
                             timeout,
-                            holder: table.holders.get(path).cloned(),
+                            holder,
                         });
                     }
+                    Some(deadline - now)
+                }
+            };
+            let state = table.state(path);
+            state.sleeping += 1;
+            let released = Arc::clone(&state.released);
+            table = match timeout {
+                None => released.wait(table).unwrap_or_else(PoisonError::into_inner),
+                Some(timeout) => {
                     released
-                        .wait_timeout(table, deadline - now)
+                        .wait_timeout(table, timeout)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
             };
+            table.state(path).sleeping -= 1;
+            spins = 0;
+            // A release may wake this request just as it times out. The next round takes the
+            // path if it is free, so that wake-up is not lost.
         }
-        table.waiting.remove(&waiter);
-        table.holders.insert(path.to_owned(), module.to_owned());
-        table.dequeue(path);
-        Ok(())
     }
 
+    /// Takes the `flock` of `path`'s sidecar file, whose in-process entry the caller holds.
+    /// `open` is the descriptor kept open for the path, if any.
     fn lock_sidecar(
         &self,
         path: &Path,
         relative: &Path,
         deadline: Option<(Instant, Duration)>,
-    ) -> Result<File, LockError> {
-        let name = sidecar_name(relative);
+        open: Option<OpenSidecar>,
+    ) -> Result<Sidecar, LockError> {
         let sidecar_error = |source| LockError::Sidecar {
-            path: self.lock_dir.join(&name),
+            path: self.lock_dir.join(sidecar_name(relative)),
             source,
         };
+        if let Some(OpenSidecar { file, locked }) = open {
+            if locked {
+                return Ok(Sidecar::Shared(file));
+            }
+            match rustix::fs::flock(&*file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Sidecar::Shared(file)),
+                Err(errno) if errno == rustix::io::Errno::WOULDBLOCK => {}
+                Err(errno) => return Err(sidecar_error(errno.into())),
+            }
+        }
+
+        let name = sidecar_name(relative);
         // Opening relative to a descriptor of the lock directory spares the kernel a walk of
-        // the directory's whole path on every lock.
+        // the directory's whole path.
         let file = rustix::fs::openat(
             self.lock_dir_handle()?,
             name.as_str(),
@@ -405,8 +650,8 @@ impl LockManager {
 
         let mut lock = fd_lock::RwLock::new(file);
         // Each guard borrows the lock, so it cannot be stored beside it. Forgetting it skips
-        // fd-lock's explicit unlock; the flock stays held until the file, the only descriptor of
-        // its open file description, is closed in `LockHandle::drop`.
+        // fd-lock's explicit unlock; the flock stays held until the file is unlocked or closed
+        // when the handle is dropped.
         let mut try_lock = || match lock.try_write() {
             Ok(guard) => {
                 std::mem::forget(guard);
@@ -416,7 +661,7 @@ impl LockManager {
             Err(error) => Err(sidecar_error(error)),
         };
         if try_lock()? {
-            return Ok(lock.into_inner());
+            return Ok(self.keep_open(path, lock.into_inner()));
         }
         // Say why the run stalls while another process holds the lock.
         tracing::info!(
@@ -425,13 +670,13 @@ impl LockManager {
         );
         let Some((deadline, timeout)) = deadline else {
             std::mem::forget(lock.write().map_err(sidecar_error)?);
-            return Ok(lock.into_inner());
+            return Ok(Sidecar::Own(lock.into_inner()));
         };
 
         // flock has no timeout, and polling would let this process's other threads take the
-        // lock between polls forever. So a thread of its own waits in a blocking flock and hands
-        // the file over. If the wait here has given up by then, the file is dropped, which
-        // releases the lock at once.
+        // lock between polls forever. So a thread of its own waits in a blocking flock on a
+        // descriptor of its own and hands the file over. If the wait here has given up by
+        // then, the file is dropped, which releases the lock at once.
         let (sender, receiver) = mpsc::sync_channel(1);
         let file = lock.into_inner();
         thread::spawn(move || {
@@ -440,7 +685,7 @@ impl LockManager {
             let _ = sender.send(locked.map(|()| lock.into_inner()));
         });
         match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Ok(file)) => Ok(file),
+            Ok(Ok(file)) => Ok(Sidecar::Own(file)),
             Ok(Err(error)) => Err(sidecar_error(error)),
             Err(_) => Err(LockError::Timeout {
                 path: path.to_owned(),
@@ -448,6 +693,19 @@ impl LockManager {
                 holder: None,
             }),
         }
+    }
+
+    /// Keeps the newly opened and locked sidecar `file` of `path` open for later locks, while
+    /// fewer than [`MAX_OPEN_SIDECARS`] are.
+    fn keep_open(&self, path: &Path, file: File) -> Sidecar {
+        let mut table = self.table();
+        if table.open_sidecars >= MAX_OPEN_SIDECARS {
+            return Sidecar::Own(file);
+        }
+        let file = Arc::new(file);
+        table.open_sidecars += 1;
+        table.state(path).sidecar = Some(Arc::clone(&file));
+        Sidecar::Shared(file)
     }
 
     /// Returns a descriptor of the lock directory, creating the directory and opening it on
@@ -598,7 +856,7 @@ mod tests {
                 scope.spawn(move || {
                     for _ in 0..20 {
                         let handle = manager
-                            .acquire(&format!("m{index}"), target, Path::new("shared"))
+                            .acquire(format!("m{index}"), target, Path::new("shared"))
                             .unwrap();
                         assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
                         thread::sleep(Duration::from_micros(200));
@@ -659,6 +917,100 @@ mod tests {
         assert!(other.try_write().is_err(), "flock was not held");
         drop(handle);
         assert!(other.try_write().is_ok(), "flock was not released");
+    }
+
+    #[test]
+    fn passed_flock_excludes_other_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let target = dir.path().join("etc/hosts");
+        let sidecar = dir.path().join("locks/etc%2Fhosts.lock");
+        let first = manager
+            .acquire("first", &target, Path::new("etc/hosts"))
+            .unwrap();
+        let mut other_process = fd_lock::RwLock::new(File::open(&sidecar).unwrap());
+
+        thread::scope(|scope| {
+            let (granted, release) = (mpsc::channel(), mpsc::channel::<()>());
+            let (manager, target) = (&manager, &target);
+            scope.spawn(move || {
+                let second = manager
+                    .acquire("second", target, Path::new("etc/hosts"))
+                    .unwrap();
+                granted.0.send(()).unwrap();
+                release.1.recv().unwrap();
+                drop(second);
+            });
+            wait_until_waiting(manager, "second");
+            drop(first);
+            granted.1.recv().unwrap();
+            assert!(
+                other_process.try_write().is_err(),
+                "the flock was released while module `second` held the path"
+            );
+            release.0.send(()).unwrap();
+        });
+        assert!(
+            other_process.try_write().is_ok(),
+            "the flock stayed held after the last module released the path"
+        );
+    }
+
+    #[test]
+    fn sleeping_request_gets_busy_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        let target = dir.path().join("shared");
+        let done = std::sync::atomic::AtomicBool::new(false);
+
+        thread::scope(|scope| {
+            for index in 0..2 {
+                let (manager, target, done) = (&manager, &target, &done);
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    while !done.load(Ordering::SeqCst)
+                        && started.elapsed() < Duration::from_secs(30)
+                    {
+                        let handle = manager
+                            .acquire(format!("busy{index}"), target, Path::new("shared"))
+                            .unwrap();
+                        thread::sleep(Duration::from_micros(50));
+                        drop(handle);
+                    }
+                });
+            }
+            let waited = manager.acquire_with_timeout(
+                "patient",
+                &target,
+                Path::new("shared"),
+                Some(Duration::from_secs(20)),
+            );
+            done.store(true, Ordering::SeqCst);
+            assert!(waited.is_ok(), "{:?}", waited.err());
+        });
+    }
+
+    #[test]
+    fn lock_beyond_open_sidecar_limit_excludes() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::new(dir.path().join("locks"));
+        for index in 0..MAX_OPEN_SIDECARS + 10 {
+            let name = format!("file{index}");
+            drop(
+                manager
+                    .acquire("m", &dir.path().join(&name), Path::new(&name))
+                    .unwrap(),
+            );
+        }
+        assert_eq!(manager.table().open_sidecars, MAX_OPEN_SIDECARS);
+
+        let last = format!("file{}", MAX_OPEN_SIDECARS + 9);
+        let handle = manager
+            .acquire("m", &dir.path().join(&last), Path::new(&last))
+            .unwrap();
+        let sidecar = File::open(manager.lock_dir().join(format!("{last}.lock"))).unwrap();
+        assert!(fd_lock::RwLock::new(sidecar).try_write().is_err());
+        drop(handle);
     }
 
     /// Waits until `manager` records `module` as waiting for a lock.

@@ -6,7 +6,6 @@
 //! through `extern "C"` functions, so none of them may unwind: each catches panics and turns them
 //! into an error or a log line.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
@@ -22,7 +21,7 @@ use plugin_api::ffi::{self, HostServices, HostServices_TO, HostServicesBox, Lock
 use crate::audit::{Access, AccessKind, AccessLog};
 use crate::changes::ChangeLog;
 use crate::locks::{LockHandle, LockManager, LockWait, LockWaitLog};
-use crate::paths::resolve_in_root;
+use crate::paths::Root;
 
 /// Host services bound to one module of one run.
 #[derive(Debug, Clone)]
@@ -32,10 +31,11 @@ pub struct ModuleServices {
 
 #[derive(Debug)]
 struct ServiceState {
-    module: String,
-    root: PathBuf,
+    module: Arc<str>,
+    root: Root,
     locks: Arc<LockManager>,
-    held: Mutex<HashMap<u64, LockHandle>>,
+    /// The locks the module holds, by token; a module holds few at a time.
+    held: Mutex<Vec<(u64, LockHandle)>>,
     next_token: AtomicU64,
     /// [`ACTIVE`] until `configure` returns or the host abandons the module; later calls from a
     /// thread the module left behind fail.
@@ -62,10 +62,10 @@ impl ModuleServices {
     pub fn new(module: &str, root: &Path, locks: Arc<LockManager>) -> Self {
         Self {
             inner: Arc::new(ServiceState {
-                module: module.to_owned(),
-                root: root.to_owned(),
+                module: Arc::from(module),
+                root: Root::new(root.to_owned()),
                 locks,
-                held: Mutex::new(HashMap::new()),
+                held: Mutex::new(Vec::new()),
                 next_token: AtomicU64::new(1),
                 phase: AtomicU8::new(ACTIVE),
                 audit: None,
@@ -137,7 +137,7 @@ impl ModuleServices {
             ABANDONED => "when the host abandoned it",
             _ => "when configure returned",
         };
-        let leaked: Vec<LockHandle> = self.held().drain().map(|(_, handle)| handle).collect();
+        let leaked: Vec<LockHandle> = self.held().drain(..).map(|(_, handle)| handle).collect();
         for handle in leaked {
             tracing::warn!(
                 "module `{}` still held the lock on {} {when}; released it",
@@ -147,7 +147,7 @@ impl ModuleServices {
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, LockHandle>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(u64, LockHandle)>> {
         self.inner
             .held
             .lock()
@@ -167,7 +167,7 @@ impl ModuleServices {
     }
 
     fn resolve_path(&self, path: &Path) -> Result<PathBuf, String> {
-        resolve_in_root(&self.inner.root, path).map_err(|error| {
+        self.inner.root.resolve(path).map_err(|error| {
             tracing::warn!("module `{}`: {error}", self.inner.module);
             format!("{:#}", anyhow::Error::from(error))
         })
@@ -178,15 +178,20 @@ impl ModuleServices {
         let Some(audit) = &self.inner.audit else {
             return;
         };
-        let inside = resolved.strip_prefix(&self.inner.root).unwrap_or(resolved);
+        let inside = resolved
+            .strip_prefix(self.inner.root.path())
+            .unwrap_or(resolved);
         let locked = kind == AccessKind::Lock
-            || self.held().values().any(|handle| handle.path() == resolved);
+            || self
+                .held()
+                .iter()
+                .any(|(_, handle)| handle.path() == resolved);
         let kind = match kind {
             AccessKind::Read if locked => AccessKind::ReadUnderLock,
             other => other,
         };
         audit.record(Access {
-            module: self.inner.module.clone(),
+            module: self.inner.module.to_string(),
             kind,
             path: Path::new("/").join(inside),
             locked,
@@ -204,12 +209,13 @@ impl ModuleServices {
     ) -> Result<(u64, PathBuf), String> {
         self.check_active()?;
         let resolved = self.resolve_path(path)?;
-        let relative = resolved
-            .strip_prefix(&self.inner.root)
-            .unwrap_or(&resolved)
-            .to_owned();
+        let relative = self.inner.root.relative(&resolved);
         // Locks are not re-entrant: waiting for a lock the module itself holds would never end.
-        if self.held().values().any(|handle| handle.path() == resolved) {
+        if self
+            .held()
+            .iter()
+            .any(|(_, handle)| handle.path() == resolved)
+        {
             return Err(format!(
                 "module `{}` already holds the lock on {}; locks are not re-entrant, so reuse \
                  the guard you have",
@@ -219,18 +225,21 @@ impl ModuleServices {
         }
         tracing::debug!(module = %self.inner.module, path = %resolved.display(), "waiting for lock");
         // The holder is read before the request, so it is the module the wait began behind.
-        let holder = self.inner.locks.holder(&resolved);
-        let requested = Instant::now();
+        let logged = self
+            .inner
+            .lock_waits
+            .as_ref()
+            .map(|log| (log, self.inner.locks.holder(&resolved), Instant::now()));
         let acquired = self.inner.locks.acquire_with_timeout(
-            &self.inner.module,
+            Arc::clone(&self.inner.module),
             &resolved,
-            &relative,
+            relative,
             timeout,
         );
-        if let Some(log) = &self.inner.lock_waits {
+        if let Some((log, holder, requested)) = logged {
             log.record(LockWait {
-                module: self.inner.module.clone(),
-                path: Path::new("/").join(&relative),
+                module: self.inner.module.to_string(),
+                path: Path::new("/").join(relative),
                 holder,
                 waited: requested.elapsed(),
                 acquired: acquired.is_ok(),
@@ -247,7 +256,7 @@ impl ModuleServices {
             drop(handle);
             return Err(message);
         }
-        held.insert(token, handle);
+        held.push((token, handle));
         drop(held);
         self.record(AccessKind::Lock, &resolved);
 
@@ -293,7 +302,7 @@ impl HostServices for ModuleServices {
             // The module passes the path it opened, already resolved under the root; a path
             // elsewhere is not one of the run's files.
             let opened = path_of(&path);
-            if opened.starts_with(&self.inner.root) {
+            if opened.starts_with(self.inner.root.path()) {
                 let kind = match kind {
                     ffi::AccessKind::Read => AccessKind::Read,
                     ffi::AccessKind::Write => AccessKind::Write,
@@ -321,7 +330,7 @@ impl HostServices for ModuleServices {
             // The module passes the path it wrote, resolved under the root; the diff names the
             // system path.
             let resolved = path_of(&path);
-            let system_path = match resolved.strip_prefix(&self.inner.root) {
+            let system_path = match resolved.strip_prefix(self.inner.root.path()) {
                 Ok(inside) => Path::new("/").join(inside),
                 Err(_) => resolved.to_owned(),
             };
@@ -352,7 +361,12 @@ impl HostServices for ModuleServices {
 
     fn unlock(&self, token: u64) {
         let _ = guarded(|| {
-            let handle = self.held().remove(&token);
+            let mut held = self.held();
+            let handle = held
+                .iter()
+                .position(|(held_token, _)| *held_token == token)
+                .map(|index| held.swap_remove(index));
+            drop(held);
             drop(handle);
             Ok(())
         });
@@ -373,7 +387,7 @@ impl HostServices for ModuleServices {
     }
 
     fn root(&self) -> RVec<u8> {
-        RVec::from(self.inner.root.as_os_str().as_bytes())
+        RVec::from(self.inner.root.path().as_os_str().as_bytes())
     }
 }
 
