@@ -13,7 +13,9 @@
 //!    host's.
 //! 4. `init_root_module` checks the layout of [`ModuleLibRef`] against this host's copy of
 //!    `plugin-api`. A plugin built against an earlier minor release, whose `ModuleLib` lacks the
-//!    fields appended since, is accepted by a second check (see `init_module_lib`).
+//!    fields appended since, is accepted by a second check (see `init_module_lib`). The host
+//!    skips this check for a file that the plugin scanner, running this same executable,
+//!    already checked ([`load_passed`]), because it costs about as much as the `dlopen` itself.
 //! 5. The plugin's `metadata` function is called, then its `after` and `supports_check`
 //!    functions when the plugin has them, which plugins built against plugin-api 1.0 do not. A panic in either was caught
 //!    on the plugin side and comes back as an error.
@@ -29,10 +31,14 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::check_layout_compatibility;
-use abi_stable::library::{LibHeader, LibraryError, RootModuleError, lib_header_from_path};
+use abi_stable::library::{
+    AbiHeaderRef, LibHeader, LibraryError, RootModuleError, abi_header_from_path,
+    lib_header_from_path,
+};
 use abi_stable::std_types::{RResult, RStr, RString};
 use plugin_api::ffi::{
     FailureKind, FfiSettingsCheck, HostServicesBox, INTERFACE_VERSION, ModuleLibRef,
@@ -42,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::module::{ModuleCode, ModuleInfo, ModuleResult, RunFailure};
 use crate::requirement::split_depends_on;
+use crate::scan::{FileIdentity, PassedFile};
 use crate::settings::{KeyProblem, SettingsCheck};
 
 /// Errors that stop discovery as a whole.
@@ -85,6 +92,8 @@ pub struct PluginMetadata {
     pub after: Vec<String>,
     /// Whether the module runs with no other module running.
     pub force_sequential: bool,
+    /// Whether the module supports check mode (`run --check`).
+    pub supports_check: bool,
     /// The `plugin-api` version the plugin was built against.
     pub interface_version: String,
 }
@@ -113,18 +122,41 @@ pub struct LoadedPlugin {
     pub info: ModuleInfo,
     /// The `plugin-api` version the plugin was built against.
     pub interface_version: String,
-    /// The SHA-256 of the file's content as lowercase hex; empty until the caller sets it.
-    pub sha256: String,
+    /// The SHA-256 of the file's content as lowercase hex, when discovery computed it: for
+    /// every file when `list` or `run --report` requests it, else only for pinned modules.
+    pub sha256: Option<String>,
     /// Whether the module supports check mode; `false` for plugins built against plugin-api 1.0.
     pub supports_check: bool,
     metadata: PluginMetadata,
-    library: ModuleLibRef,
+    /// The header of a plugin whose root module is taken at first use: a file the scanner
+    /// checked.
+    deferred: Option<AbiHeaderRef>,
+    /// The root module, taken at load or, for a file the scanner checked, at first use.
+    library: OnceLock<Result<ModuleLibRef, String>>,
 }
 
 impl LoadedPlugin {
     /// Returns the metadata as the plugin declared it.
     pub fn metadata(&self) -> &PluginMetadata {
         &self.metadata
+    }
+
+    /// Returns the plugin's root module, taking it on first use for a file the scanner
+    /// checked; the error is the one-line reason it failed.
+    fn library(&self) -> Result<ModuleLibRef, String> {
+        self.library
+            .get_or_init(|| {
+                let header = self.deferred.ok_or("the module's library was not loaded")?;
+                let failed = |error: LibraryError| {
+                    let reason = describe_library_error(&error, Some(&self.interface_version));
+                    format!("loading the module failed: {reason}")
+                };
+                let header = header.upgrade().map_err(failed)?;
+                check_interface_version(header.version_strings().version.as_str())
+                    .map_err(|reason| format!("loading the module failed: {reason}"))?;
+                root_module_checked_by_scanner(header).map_err(failed)
+            })
+            .clone()
     }
 }
 
@@ -150,7 +182,12 @@ impl ModuleCode for LoadedPlugin {
     /// Calls the plugin's `check_settings`, which plugins built against plugin-api 1.0 lack:
     /// their settings type is unknown.
     fn check_settings(&self, settings: &str) -> SettingsCheck {
-        let Some(check_settings) = self.library.check_settings() else {
+        // A module that fails to load reports it when it runs.
+        let Some(check_settings) = self
+            .library()
+            .ok()
+            .and_then(|library| library.check_settings())
+        else {
             return SettingsCheck::Undeclared;
         };
         match check_settings(RStr::from_str(settings)) {
@@ -169,7 +206,11 @@ impl ModuleCode for LoadedPlugin {
     }
 
     fn configure(&self, host: HostServicesBox, settings: &str) -> ModuleResult {
-        let configure = self.library.configure();
+        let library = self.library().map_err(|message| RunFailure {
+            panicked: false,
+            message,
+        })?;
+        let configure = library.configure();
         match configure(host, RStr::from_str(settings)) {
             RResult::ROk(outcome) => Ok(outcome.into()),
             RResult::RErr(failure) => Err(RunFailure {
@@ -203,8 +244,8 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
 /// Loads the plugin file `path` into this process, or returns the one-line reason it is not a
 /// usable plugin.
 ///
-/// The file runs code as it loads. Outside the plugin scanner, use [`load_file`] on a file the
-/// scanner has passed.
+/// The file runs code as it loads. Outside the plugin scanner, the host loads only files the
+/// scanner passed, through `load_passed`.
 pub fn load(path: &Path) -> Result<LoadedPlugin, Rejection> {
     let reject = |reason: String| Rejection {
         path: path.to_owned(),
@@ -219,75 +260,165 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, Rejection> {
 }
 
 /// Loads the plugin in `file`, opened from `path`, into this process, or returns the one-line
-/// reason it is not a usable plugin.
+/// reason it is not a usable plugin. This runs every check, abi_stable's layout check included,
+/// as the plugin scanner does.
 ///
 /// The library is opened as `/proc/self/fd/N`, so it is exactly the inode behind `file`.
 /// `file` is kept open for the life of the process, like the library itself: glibc returns an
 /// already loaded library for a name it has loaded before, so a later file must never get the
 /// same descriptor number and with it the same name.
 pub fn load_file(file: File, path: &Path) -> Result<LoadedPlugin, Rejection> {
+    load_opened(file, path, LayoutCheck::Full)
+}
+
+/// Loads a file the plugin scanner passed into this process, if it is still the inode with the
+/// identity the scanner examined, or returns the one-line reason it is not loaded.
+///
+/// The file is the descriptor discovery opened, so it is not looked up by name again. When the
+/// scanner was this same executable, the host repeats neither abi_stable's layout check nor
+/// the module's metadata reads: the scanner ran both on the same inode against the same
+/// `ModuleLib` layout, and together they cost about as much as the `dlopen` itself. The
+/// module is then built when the host first calls it to run. The interface version check
+/// still runs.
+pub(crate) fn load_passed(passed: PassedFile) -> Result<LoadedPlugin, Rejection> {
+    let path = passed.path.clone();
+    let reject = |reason: String| Rejection {
+        path: path.clone(),
+        reason,
+        detail: None,
+    };
+    let check = if passed.checked_by_this_executable() {
+        LayoutCheck::DoneByThisScanner(passed.metadata.clone())
+    } else {
+        LayoutCheck::Full
+    };
+    let examined = passed.identity;
+    let sha256 = passed.sha256.clone();
+    let file = passed.into_file();
+    let identity = file
+        .metadata()
+        .map(|metadata| FileIdentity::of(&metadata))
+        .map_err(|error| reject(format!("cannot be inspected: {error}")))?;
+    if identity != examined {
+        return Err(reject(
+            "changed after the plugin scanner examined it; run configurator again".to_owned(),
+        ));
+    }
+    let mut plugin = load_opened(file, &path, check)?;
+    plugin.sha256 = sha256;
+    Ok(plugin)
+}
+
+/// Whether loading runs abi_stable's layout check of the root module and reads the module's
+/// metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LayoutCheck {
+    /// Run both, with the second check with the roles swapped for an earlier release.
+    Full,
+    /// Skip both and take the metadata the scanner read: only [`load_passed`] chooses this,
+    /// for a file opened by discovery whose identity is still the one that a plugin scanner
+    /// running this same executable passed.
+    DoneByThisScanner(PluginMetadata),
+}
+
+fn load_opened(file: File, path: &Path, check: LayoutCheck) -> Result<LoadedPlugin, Rejection> {
     let reject = |reason: String, detail: Option<String>| Rejection {
         path: path.to_owned(),
         reason,
         detail,
     };
     let descriptor_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    // Intentionally leaked: see the function's documentation.
+    // Intentionally leaked: see the documentation of `load_file`.
     let _ = file.into_raw_fd();
+    // The dynamic loader names the library by the name it was opened with, which only means
+    // something inside this process.
+    let reject_library_error = |error: LibraryError| {
+        let descriptor_name = descriptor_path.display().to_string();
+        let file_name = path.display().to_string();
+        let reason = replace_name(
+            &describe_library_error(&error, None),
+            &descriptor_name,
+            &file_name,
+        );
+        let detail = replace_name(&error.to_string(), &descriptor_name, &file_name);
+        reject(reason, Some(detail))
+    };
 
-    let header = lib_header_from_path(&descriptor_path).map_err(|error| {
-        let reason = describe_library_error(&error, None);
-        reject(reason, Some(error.to_string()))
-    })?;
+    if let LayoutCheck::DoneByThisScanner(metadata) = check {
+        // Opening the library runs its constructors, but none of the module's functions is
+        // called until the module is first used, which building a plan or a listing never
+        // does: only its header is found here.
+        let header = abi_header_from_path(&descriptor_path).map_err(reject_library_error)?;
+        return Ok(LoadedPlugin {
+            info: metadata.module_info(path),
+            interface_version: metadata.interface_version.clone(),
+            sha256: None,
+            supports_check: metadata.supports_check,
+            metadata,
+            deferred: Some(header),
+            library: OnceLock::new(),
+        });
+    }
+    let header = lib_header_from_path(&descriptor_path).map_err(reject_library_error)?;
     let built_against = header.version_strings().version.to_string();
     check_interface_version(&built_against).map_err(|reason| reject(reason, None))?;
-    let library = init_module_lib(header).map_err(|error| {
+    let root = init_module_lib(header).map_err(|error| {
         let reason = describe_library_error(&error, Some(&built_against));
         reject(reason, Some(error.to_string()))
     })?;
+    let metadata = read_metadata(&root, built_against).map_err(|reason| reject(reason, None))?;
+    Ok(LoadedPlugin {
+        info: metadata.module_info(path),
+        interface_version: metadata.interface_version.clone(),
+        sha256: None,
+        supports_check: metadata.supports_check,
+        metadata,
+        deferred: None,
+        library: OnceLock::from(Ok(root)),
+    })
+}
 
+/// Builds the module of a loaded plugin by reading its metadata, `after` and check mode
+/// support, or returns the one-line reason it failed.
+fn read_metadata(library: &ModuleLibRef, built_against: String) -> Result<PluginMetadata, String> {
     let metadata = match library.metadata()() {
         RResult::ROk(metadata) => metadata,
-        RResult::RErr(message) => {
-            return Err(reject(
-                format!("building the module failed: {message}"),
-                None,
-            ));
-        }
+        RResult::RErr(message) => return Err(format!("building the module failed: {message}")),
     };
     if metadata.name.trim().is_empty() {
-        return Err(reject("the module has an empty name".to_owned(), None));
+        return Err("the module has an empty name".to_owned());
     }
-    let after = read_after(&library).map_err(|message| {
-        reject(
-            format!("reading the module's `after` list failed: {message}"),
-            None,
-        )
+    let after = read_after(library)
+        .map_err(|message| format!("reading the module's `after` list failed: {message}"))?;
+    let supports_check = read_supports_check(library).map_err(|message| {
+        format!("asking the module whether it supports check mode failed: {message}")
     })?;
-    let supports_check = read_supports_check(&library).map_err(|message| {
-        reject(
-            format!("asking the module whether it supports check mode failed: {message}"),
-            None,
-        )
-    })?;
-
-    let metadata = PluginMetadata {
+    Ok(PluginMetadata {
         name: metadata.name.into(),
         version: metadata.version.into(),
         description: metadata.description.into(),
         depends_on: metadata.depends_on.into_iter().map(String::from).collect(),
         after,
         force_sequential: metadata.force_sequential,
-        interface_version: built_against,
-    };
-    Ok(LoadedPlugin {
-        info: metadata.module_info(path),
-        interface_version: metadata.interface_version.clone(),
-        sha256: String::new(),
         supports_check,
-        metadata,
-        library,
+        interface_version: built_against,
     })
+}
+
+/// Replaces each whole occurrence of the file name `from` in `text` with `to`: one that no
+/// further digit follows, so that `/proc/self/fd/7` does not match in `/proc/self/fd/70`.
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let mut replaced = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(from) {
+        let end = start + from.len();
+        let whole = !rest[end..].starts_with(|next: char| next.is_ascii_digit());
+        replaced.push_str(&rest[..start]);
+        replaced.push_str(if whole { to } else { from });
+        rest = &rest[end..];
+    }
+    replaced.push_str(rest);
+    replaced
 }
 
 /// Describes the interface versions this host loads plugins of, such as
@@ -392,6 +523,38 @@ fn root_module_of_earlier_release(
     // (`#[sabi(missing_field(option))]`).
     unsafe { header.unchecked_layout::<ModuleLibRef>() }
         .map_err(RootModuleError::into_library_error::<ModuleLibRef>)
+}
+
+/// Returns the root module of a plugin whose layout the plugin scanner checked, after
+/// abi_stable's own version check (`init_root_module_with_unchecked_layout`, abi_stable 0.11.3).
+#[expect(
+    unsafe_code,
+    reason = "abi_stable offers no safe way to use a root module whose layout was checked before"
+)]
+fn root_module_checked_by_scanner(
+    header: &'static LibHeader,
+) -> Result<ModuleLibRef, LibraryError> {
+    // SAFETY: `init_root_module_with_unchecked_layout` requires that the plugin's root module
+    // has the layout of `ModuleLibRef`. Only `LoadedPlugin::library` gets here, for a plugin
+    // whose root module `load_opened` did not take at load. It leaves it so only for a file
+    // `load_passed` loaded with `LayoutCheck::DoneByThisScanner`, and these facts hold:
+    // - A plugin scanner ran the full check (`init_module_lib`) on this file and passed it,
+    //   either directly or, for a plugin built against an earlier 1.x plugin-api, with the
+    //   roles swapped. The second case ends in `unchecked_layout` there as well, and the
+    //   fields the plugin lacks are read through accessors that return `None`.
+    // - That scanner was this executable, so it checked against this process's `ModuleLib`.
+    //   `scan::ScannerProgram` starts it as /proc/self/exe only when the configured scanner
+    //   is the running executable's inode. A cached verdict counts only when the cache stamp
+    //   names this executable as both host and scanner (`scan::cache`).
+    // - Under the strict trust policy the cache file is read only when no other user could
+    //   have written it. Without the policy, anyone who could forge the cache could replace a
+    //   plugin file as well.
+    // - The file is that inode. Discovery opened it once, and the scanner reported the same
+    //   device, inode, size and modification and status-change times for the file it loaded
+    //   (or the cache entry has them). `load_passed` found them unchanged on the descriptor,
+    //   and `load_opened` loads it through that descriptor as /proc/self/fd/N. Writing to
+    //   the file changes those times.
+    unsafe { header.init_root_module_with_unchecked_layout::<ModuleLibRef>() }
 }
 
 /// Calls the plugin's `after`, which plugins built against plugin-api 1.0 lack: for them the
@@ -505,6 +668,24 @@ mod tests {
                 major = host.major,
                 minor = host.minor
             )
+        );
+    }
+
+    #[test]
+    fn descriptor_name_is_replaced_by_file_name() {
+        let text = "version `GCC_3.3' not found (required by /proc/self/fd/7)";
+        assert_eq!(
+            replace_name(text, "/proc/self/fd/7", "/opt/plugins/x.so"),
+            "version `GCC_3.3' not found (required by /opt/plugins/x.so)"
+        );
+    }
+
+    #[test]
+    fn longer_descriptor_name_is_kept() {
+        let text = "required by /proc/self/fd/70 and /proc/self/fd/7";
+        assert_eq!(
+            replace_name(text, "/proc/self/fd/7", "x.so"),
+            "required by /proc/self/fd/70 and x.so"
         );
     }
 

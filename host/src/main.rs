@@ -28,6 +28,7 @@ use configurator::config::Config;
 use configurator::dot;
 use configurator::execute::{self, Interrupt, RunOptions};
 use configurator::explain;
+use configurator::loader::LoadedPlugin;
 use configurator::locks::LockWaitLog;
 use configurator::module::ModuleCode;
 use configurator::modules::{Discovered, ModuleSet};
@@ -149,7 +150,8 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
     .context("invalid lock directory")?;
     check_output_paths(args)?;
 
-    let mut set = load_module_set(&args.common, &config)?;
+    // The report file carries each plugin's SHA-256, so only a run with a report hashes them.
+    let mut set = load_module_set(&args.common, &config, args.report.is_some())?;
     set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
     check_settings(&config, &set)?;
@@ -195,7 +197,11 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
         );
     }
     let planned = set.infos();
-    let report_plugins = report_plugins(&set);
+    let report_plugins = if args.report.is_some() {
+        report_plugins(&set)?
+    } else {
+        Vec::new()
+    };
     tracing::info!(
         "running {} module(s) in {} batch(es), {} schedule, on {} thread(s) under {}",
         set.enabled.len(),
@@ -349,17 +355,35 @@ fn write_timeline(
 }
 
 /// Returns the plugin file of each module in `set` to run, for `run --report`.
-fn report_plugins(set: &ModuleSet) -> Vec<output::ReportPlugin> {
+fn report_plugins(set: &ModuleSet) -> anyhow::Result<Vec<output::ReportPlugin>> {
     set.enabled
         .values()
-        .map(|plugin| output::ReportPlugin {
-            name: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            interface_version: plugin.interface_version.clone(),
-            file: plugin.info.path.clone(),
-            sha256: plugin.sha256.clone(),
+        .map(|plugin| {
+            Ok(output::ReportPlugin {
+                name: plugin.info.name.clone(),
+                version: plugin.info.version.clone(),
+                interface_version: plugin.interface_version.clone(),
+                file: plugin.info.path.clone(),
+                sha256: computed_sha256(plugin)?.to_owned(),
+            })
         })
         .collect()
+}
+
+/// Returns the SHA-256 that discovery computed for `plugin`, which it does for every plugin
+/// when the command sets `ScanOptions::hash_every_plugin`.
+fn computed_sha256(plugin: &LoadedPlugin) -> anyhow::Result<&str> {
+    plugin.sha256.as_deref().with_context(|| {
+        format!(
+            "internal error: discovery computed no SHA-256 for {}",
+            plugin
+                .info
+                .path
+                .as_deref()
+                .unwrap_or(Path::new("?"))
+                .display()
+        )
+    })
 }
 
 /// Returns an interrupt that SIGINT, SIGTERM and SIGHUP trigger from now on.
@@ -376,7 +400,7 @@ fn interrupt_on_signals() -> Interrupt {
 
 fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.common.config.as_deref())?;
-    let mut set = load_module_set(&args.common, &config)?;
+    let mut set = load_module_set(&args.common, &config, false)?;
     let selected = set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
     check_settings(&config, &set)?;
@@ -400,7 +424,7 @@ fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
 
 fn show_graph(args: &GraphArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.common.config.as_deref())?;
-    let mut set = load_module_set(&args.common, &config)?;
+    let mut set = load_module_set(&args.common, &config, false)?;
     set.select(&args.selection.selection())?;
     let plan = plan_for(&set)?;
     print(&dot::render(&plan, &set.infos()))?;
@@ -433,9 +457,15 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
         &config.plugin_dir(args.common.plugins.as_deref()),
         "plugin directory",
     )?;
-    let options = scan_options(&args.common, &config, &plugin_dir)?;
+    let mut options = scan_options(&args.common, &config, &plugin_dir)?;
+    options.hash_every_plugin = true;
     let discovered = Discovered::scan(&plugin_dir, &options)?;
     let (ignored, _) = discovered.version_pins(&config);
+    let hashes: Vec<&str> = discovered
+        .plugins
+        .iter()
+        .map(computed_sha256)
+        .collect::<anyhow::Result<_>>()?;
 
     match args.format {
         Format::Text => {
@@ -454,7 +484,7 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
                     info: &plugin.info,
                     depends_on: &plugin.metadata().depends_on,
                     interface_version: &plugin.interface_version,
-                    sha256: &plugin.sha256,
+                    sha256: hashes[index],
                     note,
                 }
             };
@@ -480,7 +510,7 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
                     .map(|(index, plugin)| ListedPlugin {
                         info: &plugin.info,
                         interface_version: &plugin.interface_version,
-                        sha256: &plugin.sha256,
+                        sha256: hashes[index],
                         enabled: config.is_enabled(&plugin.info.name),
                         ignored: ignored.get(&index).map(String::as_str),
                     })
@@ -519,12 +549,19 @@ fn show_config(args: &ConfigShowArgs) -> anyhow::Result<u8> {
     Ok(EXIT_SUCCESS)
 }
 
-fn load_module_set(common: &Common, config: &Config) -> anyhow::Result<ModuleSet> {
+/// Discovers and loads the module set. With `hash_every_plugin`, discovery computes every
+/// plugin's SHA-256, not only the pinned modules', for a command that shows it.
+fn load_module_set(
+    common: &Common,
+    config: &Config,
+    hash_every_plugin: bool,
+) -> anyhow::Result<ModuleSet> {
     let plugin_dir = existing_dir(
         &config.plugin_dir(common.plugins.as_deref()),
         "plugin directory",
     )?;
-    let options = scan_options(common, config, &plugin_dir)?;
+    let mut options = scan_options(common, config, &plugin_dir)?;
+    options.hash_every_plugin = hash_every_plugin;
     let set = ModuleSet::load(&plugin_dir, &options, config, common.skip_broken)?;
     for rejection in &set.rejected {
         tracing::warn!(

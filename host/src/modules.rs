@@ -11,7 +11,7 @@ use semver::Version;
 use crate::config::Config;
 use crate::loader::{self, LoadedPlugin, Rejection};
 use crate::module::{ModuleCode, ModuleInfo};
-use crate::scan::{self, FileIdentity, PassedFile, ScanError, ScanOptions};
+use crate::scan::{self, ScanError, ScanOptions};
 use crate::selection::{self, LeftOutReason, Selected, Selection, SelectionError};
 
 /// Errors that make the plugin directory unusable.
@@ -86,16 +86,26 @@ impl Discovered {
         let started = Instant::now();
         let mut plugins = Vec::new();
         let mut rejected = scanned.rejected;
+        let checked_by_scanner = scanned
+            .passed
+            .iter()
+            .filter(|passed| passed.checked_by_this_executable())
+            .count();
         for passed in scanned.passed {
-            match load_passed(&passed) {
+            match loader::load_passed(passed) {
                 Ok(plugin) => {
                     tracing::debug!(
                         "loaded {} from {} (version {}, plugin-api {}, sha256 {})",
                         plugin.info.name,
-                        passed.path.display(),
+                        plugin
+                            .info
+                            .path
+                            .as_deref()
+                            .unwrap_or(Path::new("?"))
+                            .display(),
                         plugin.info.version,
                         plugin.interface_version,
-                        plugin.sha256
+                        plugin.sha256.as_deref().unwrap_or("not computed")
                     );
                     plugins.push(plugin);
                 }
@@ -106,7 +116,8 @@ impl Discovered {
             }
         }
         tracing::debug!(
-            "loaded {} plugin(s) into the host in {:?}",
+            "loaded {} plugin(s) into the host in {:?}; {checked_by_scanner} file(s) without \
+             repeating the layout check that the plugin scanner, this executable, ran",
             plugins.len(),
             started.elapsed()
         );
@@ -273,30 +284,6 @@ impl ModuleSet {
             .map(|(name, plugin)| (name.clone(), plugin as &dyn ModuleCode))
             .collect()
     }
-}
-
-/// Loads a file the scanner passed into this process, if it is still the file the scanner
-/// examined.
-fn load_passed(passed: &PassedFile) -> Result<LoadedPlugin, Rejection> {
-    let reject = |reason: String| Rejection {
-        path: passed.path.clone(),
-        reason,
-        detail: None,
-    };
-    let file = scan::open_regular_file(&passed.path)
-        .map_err(|error| reject(format!("cannot be opened: {error}")))?;
-    let identity = file
-        .metadata()
-        .map(|metadata| FileIdentity::of(&metadata))
-        .map_err(|error| reject(format!("cannot be inspected: {error}")))?;
-    if identity != passed.identity {
-        return Err(reject(
-            "changed after the plugin scanner examined it; run configurator again".to_owned(),
-        ));
-    }
-    let mut plugin = loader::load_file(file, &passed.path)?;
-    plugin.sha256 = passed.sha256.clone();
-    Ok(plugin)
 }
 
 /// Returns whether a module's declared `version` is the pinned one, comparing as semver

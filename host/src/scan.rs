@@ -11,11 +11,14 @@
 //!    ([`crate::trust`]) to the inode it opened.
 //! 2. The [`cache`] supplies the findings for a file whose identity it stored before.
 //! 3. Otherwise [`elf::check`] rejects what is not a loadable ELF shared library for this
-//!    machine, including truncated copies, and the file's SHA-256 is computed.
+//!    machine, including truncated copies.
 //! 4. The remaining files go to the scanner helpers ([`pool::examine`]). A helper reports each
 //!    file's metadata or its rejection, or dies on it, and a death rejects that file only.
-//! 5. The findings are saved to the cache, and the SHA-256 pins of the configuration are
-//!    checked against the files that passed.
+//! 5. The SHA-256 of a passed file is computed only when it is needed and not stored in the
+//!    cache yet: for every file when [`ScanOptions::hash_every_plugin`] is set (`list`,
+//!    `run --report`), else only for the files of modules with a `[trust] sha256` pin. The
+//!    pins are checked against those hashes.
+//! 6. The findings and the hashes are saved to the cache.
 //!
 //! [`crate::modules::Discovered::scan`] then loads the passed files into the host.
 
@@ -27,8 +30,9 @@ mod pool;
 mod protocol;
 
 use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -41,8 +45,9 @@ use crate::config::Config;
 use crate::loader::{self, DiscoverError, PluginMetadata, Rejection};
 use crate::trust::{self, TrustPolicy};
 use cache::{CacheEntry, ScanCache};
+use candidate::Candidate;
 use pool::Scanner;
-use protocol::{RejectedFile, Verdict};
+use protocol::{RUNNING_EXECUTABLE, RejectedFile, Verdict};
 
 /// How long the scanner may take to load one file when the configuration sets no
 /// `scan_timeout`. Loading a plugin takes milliseconds; the margin is for a loaded machine.
@@ -58,15 +63,21 @@ pub struct ScanOptions {
     pub sha256_pins: BTreeMap<String, String>,
     /// The scan cache file, or `None` for no cache.
     pub cache_file: Option<PathBuf>,
-    /// The `configurator` executable that runs as the scanner helper.
+    /// The executable that runs as the scanner helper: the running `configurator`, or another
+    /// program that serves [`SCAN_SUBCOMMAND`] with [`helper::run`]. The host skips
+    /// abi_stable's layout check of the files it passed only when it is the running
+    /// executable. Otherwise the host repeats the check.
     pub scanner_program: PathBuf,
     /// How long the scanner may take to load one file.
     pub scan_timeout: Duration,
+    /// Whether to compute the SHA-256 of every file that passes, for the commands that show
+    /// it. Without it, only the files of modules with a pin in `sha256_pins` are hashed.
+    pub hash_every_plugin: bool,
 }
 
 impl ScanOptions {
     /// Returns the options that `config` and `--insecure-plugins` set, with `scanner_program`
-    /// as the helper.
+    /// as the helper and no SHA-256 beyond the pinned modules'.
     pub fn from_config(
         config: &Config,
         plugin_dir: &Path,
@@ -83,21 +94,43 @@ impl ScanOptions {
             cache_file,
             scanner_program,
             scan_timeout: config.scan_timeout.unwrap_or(DEFAULT_SCAN_TIMEOUT),
+            hash_every_plugin: false,
         }
     }
 }
 
 /// A file the scanner passed, ready to be loaded into the host.
-#[derive(Debug, Clone)]
+///
+/// Only this module creates one, because the host's loader trusts
+/// `checked_by_this_executable` to skip abi_stable's layout check.
+#[derive(Debug)]
 pub struct PassedFile {
     /// The file.
     pub path: PathBuf,
     /// Its identity when it was examined; the host loads it only if it still has it.
     pub identity: FileIdentity,
-    /// The SHA-256 of its content as lowercase hex.
-    pub sha256: String,
+    /// The SHA-256 of its content as lowercase hex, when this discovery computed it or the
+    /// scan cache stored it.
+    pub sha256: Option<String>,
     /// The metadata the scanner read from it.
     pub metadata: PluginMetadata,
+    /// The file as discovery opened it, so that loading needs no second open.
+    file: File,
+    /// Whether the scanner that passed this identity was the running executable, so that
+    /// abi_stable's layout check it ran holds for this process.
+    checked_by_this_executable: bool,
+}
+
+impl PassedFile {
+    /// Returns whether the scanner that passed the file was the running executable.
+    pub fn checked_by_this_executable(&self) -> bool {
+        self.checked_by_this_executable
+    }
+
+    /// Returns the file as discovery opened it, for loading.
+    pub fn into_file(self) -> File {
+        self.file
+    }
 }
 
 /// The outcome of examining a plugin directory.
@@ -111,6 +144,8 @@ pub struct DirectoryScan {
     pub from_cache: usize,
     /// The number of files the scanner helpers examined.
     pub examined: usize,
+    /// The number of files whose SHA-256 this discovery computed.
+    pub hashed: usize,
 }
 
 /// Errors that stop discovery as a whole.
@@ -128,8 +163,41 @@ pub enum ScanError {
 enum Slot {
     /// Decided: a plugin or a rejection.
     Done(Result<PassedFile, Rejection>),
-    /// Waiting for the scanner, with its identity and SHA-256.
-    Pending(FileIdentity, String),
+    /// Waiting for the scanner, with the file opened and its identity.
+    Pending(Candidate),
+}
+
+/// The scanner helper to start, and what its verdicts are worth to this process.
+struct ScannerProgram {
+    /// The program to execute.
+    program: PathBuf,
+    /// The identity of the configured scanner program, which the cache stamp records.
+    identity: Option<FileIdentity>,
+    /// Whether it is the running executable.
+    is_this_executable: bool,
+}
+
+impl ScannerProgram {
+    /// Compares `configured` with the running executable. When they are the same file, the
+    /// helper is started as `/proc/self/exe`, so that it is this inode even if the file at the
+    /// configured path is replaced meanwhile, as a package upgrade does.
+    fn of(configured: &Path) -> Self {
+        let identity = fs::metadata(configured)
+            .ok()
+            .map(|metadata| FileIdentity::of(&metadata));
+        let running = FileIdentity::of_running_executable();
+        let is_this_executable = identity.is_some() && identity == running;
+        let program = if is_this_executable {
+            PathBuf::from(RUNNING_EXECUTABLE)
+        } else {
+            configured.to_owned()
+        };
+        Self {
+            program,
+            identity,
+            is_this_executable,
+        }
+    }
 }
 
 /// Examines every `*.so` entry of `plugin_dir`; see the module documentation for the steps.
@@ -139,52 +207,60 @@ pub fn scan_directory(
 ) -> Result<DirectoryScan, ScanError> {
     let started = Instant::now();
     let paths = loader::discover(plugin_dir)?;
+    let scanner = ScannerProgram::of(&options.scanner_program);
     let mut trust = options
         .strict
         .then(|| TrustPolicy::new(trust::current_uid()));
-    let mut cache = ScanCache::open(options.cache_file.clone(), trust.as_mut());
+    let mut cache = ScanCache::open(options.cache_file.clone(), scanner.identity, trust.as_mut());
     let mut scan = DirectoryScan::default();
 
-    // Hashing new files is most of this step's work, so files are inspected in parallel. The
-    // threads share the trust policy's memo of checked directories.
-    let trust = Mutex::new(trust);
+    // One file after another: the trust policy's memo of checked directories makes every
+    // file after the first cheap, and threads cost more than they would save here.
     let inspected: Vec<Inspected> = paths
-        .par_iter()
-        .map(|path| inspect(path, &trust, &cache))
+        .iter()
+        .map(|path| inspect(path, trust.as_mut(), &cache, scanner.is_this_executable))
         .collect();
-    let mut slots = Vec::with_capacity(paths.len());
-    for inspected in inspected {
-        if inspected.from_cache {
-            scan.from_cache += 1;
-        }
-        if let Some(entry) = inspected.cache_entry {
-            cache.record(entry);
-        }
-        slots.push(inspected.slot);
-    }
 
     let jobs: Vec<PathBuf> = paths
         .iter()
-        .zip(&slots)
-        .filter(|(_, slot)| matches!(slot, Slot::Pending(..)))
+        .zip(&inspected)
+        .filter(|(_, inspected)| matches!(inspected.slot, Slot::Pending(..)))
         .map(|(path, _)| path.clone())
         .collect();
     scan.examined = jobs.len();
-    let scanner = Scanner {
-        program: options.scanner_program.clone(),
+    let pool_scanner = Scanner {
+        program: scanner.program.clone(),
         timeout: options.scan_timeout,
     };
-    let mut findings = pool::examine(&scanner, &jobs)?.into_iter();
+    let mut findings = pool::examine(&pool_scanner, &jobs)?.into_iter();
 
-    for (path, slot) in paths.iter().zip(slots) {
-        let outcome = match slot {
-            Slot::Done(outcome) => outcome,
-            Slot::Pending(identity, sha256) => {
+    let mut files = Vec::with_capacity(paths.len());
+    for (path, inspected) in paths.iter().zip(inspected) {
+        if inspected.from_cache {
+            scan.from_cache += 1;
+        }
+        let file = match inspected.slot {
+            Slot::Done(outcome) => Settled {
+                outcome,
+                cache_entry: inspected.cache_entry,
+            },
+            Slot::Pending(candidate) => {
                 let finding = findings.next().expect("one finding per pending file");
-                settle(path, identity, sha256, finding, &mut cache)
+                settle(path, candidate, finding, scanner.is_this_executable)
             }
         };
-        match outcome.and_then(|passed| check_pin(passed, &options.sha256_pins)) {
+        files.push(file);
+    }
+
+    scan.hashed = hash_where_needed(&mut files, options);
+    for file in files {
+        if let Some(entry) = file.cache_entry {
+            cache.record(entry);
+        }
+        match file
+            .outcome
+            .and_then(|passed| check_pin(passed, &options.sha256_pins))
+        {
             Ok(passed) => scan.passed.push(passed),
             Err(rejection) => scan.rejected.push(rejection),
         }
@@ -193,11 +269,12 @@ pub fn scan_directory(
 
     tracing::debug!(
         "plugin discovery in {}: {} file(s), {} answered by the scan cache, {} examined by the \
-         plugin scanner, in {:?}",
+         plugin scanner, {} hashed with SHA-256, in {:?}",
         plugin_dir.display(),
         paths.len(),
         scan.from_cache,
         scan.examined,
+        scan.hashed,
         started.elapsed()
     );
     Ok(scan)
@@ -210,30 +287,40 @@ struct Inspected {
     from_cache: bool,
 }
 
-/// Opens one entry and decides it from the cache or the ELF check, or hashes it and leaves it
-/// for the scanner.
-fn inspect(path: &Path, trust: &Mutex<Option<TrustPolicy>>, cache: &ScanCache) -> Inspected {
+/// The outcome for one entry after the scanner has reported on it, with the cache entry to
+/// record.
+struct Settled {
+    outcome: Result<PassedFile, Rejection>,
+    cache_entry: Option<CacheEntry>,
+}
+
+/// Opens one entry and decides it from the cache or the ELF check, or leaves it for the
+/// scanner.
+fn inspect(
+    path: &Path,
+    trust: Option<&mut TrustPolicy>,
+    cache: &ScanCache,
+    checked_by_this_executable: bool,
+) -> Inspected {
     let reject = |reason: String| Inspected {
-        slot: Slot::Done(Err(Rejection {
-            path: path.to_owned(),
-            reason,
-            detail: None,
-        })),
+        slot: Slot::Done(Err(rejection(path, reason))),
         cache_entry: None,
         from_cache: false,
     };
-    let opened = {
-        let mut trust = trust.lock().unwrap_or_else(PoisonError::into_inner);
-        candidate::open(path, trust.as_mut())
-    };
-    let candidate = match opened {
+    let candidate = match candidate::open(path, trust) {
         Ok(candidate) => candidate,
         Err(reason) => return reject(reason),
     };
     let identity = candidate.identity;
 
     if let Some(entry) = cache.lookup(&identity) {
-        let outcome = outcome_of(path, identity, entry.sha256.clone(), entry.verdict.clone());
+        let outcome = outcome_of(
+            path,
+            candidate,
+            entry.sha256.clone(),
+            entry.verdict.clone(),
+            checked_by_this_executable,
+        );
         return Inspected {
             slot: Slot::Done(outcome),
             cache_entry: Some(CacheEntry {
@@ -256,68 +343,151 @@ fn inspect(path: &Path, trust: &Mutex<Option<TrustPolicy>>, cache: &ScanCache) -
             ..reject(reason)
         };
     }
-    match trust::sha256_of_reader(&candidate.file) {
-        Ok(sha256) => Inspected {
-            slot: Slot::Pending(identity, sha256),
-            cache_entry: None,
-            from_cache: false,
-        },
-        Err(error) => reject(format!("cannot be read: {error}")),
+    Inspected {
+        slot: Slot::Pending(candidate),
+        cache_entry: None,
+        from_cache: false,
     }
 }
 
-/// Turns the scanner's finding for one file into its outcome, and records it in the cache when
-/// it belongs to the file.
+/// Turns the scanner's finding for one file into its outcome, with a cache entry when the
+/// finding belongs to the file.
 fn settle(
     path: &Path,
-    identity: FileIdentity,
-    sha256: String,
+    candidate: Candidate,
     finding: pool::Finding,
-    cache: &mut ScanCache,
-) -> Result<PassedFile, Rejection> {
-    if finding.identity.is_some_and(|seen| seen != identity) {
-        return Err(Rejection {
-            path: path.to_owned(),
-            reason: "changed while the plugin scanner examined it; run configurator again"
-                .to_owned(),
-            detail: None,
-        });
+    checked_by_this_executable: bool,
+) -> Settled {
+    let identity = candidate.identity;
+    let changed = match (&finding.verdict, finding.identity) {
+        (_, Some(seen)) => seen != identity,
+        // A plugin verdict always comes with the identity of the file the scanner loaded; one
+        // without it cannot vouch for this file.
+        (Verdict::Plugin(_), None) => true,
+        (Verdict::Rejected(_), None) => false,
+    };
+    if changed {
+        return Settled {
+            outcome: Err(rejection(
+                path,
+                "changed while the plugin scanner examined it; run configurator again".to_owned(),
+            )),
+            cache_entry: None,
+        };
     }
-    if finding.cacheable {
-        cache.record(CacheEntry {
-            path: path.display().to_string(),
-            identity,
-            sha256: Some(sha256.clone()),
-            verdict: finding.verdict.clone(),
-        });
+    let cache_entry = finding.cacheable.then(|| CacheEntry {
+        path: path.display().to_string(),
+        identity,
+        sha256: None,
+        verdict: finding.verdict.clone(),
+    });
+    Settled {
+        outcome: outcome_of(
+            path,
+            candidate,
+            None,
+            finding.verdict,
+            checked_by_this_executable,
+        ),
+        cache_entry,
     }
-    outcome_of(path, identity, Some(sha256), finding.verdict)
 }
 
 fn outcome_of(
     path: &Path,
-    identity: FileIdentity,
+    candidate: Candidate,
     sha256: Option<String>,
     verdict: Verdict,
+    checked_by_this_executable: bool,
 ) -> Result<PassedFile, Rejection> {
-    match (verdict, sha256) {
-        (Verdict::Plugin(metadata), Some(sha256)) => Ok(PassedFile {
+    match verdict {
+        Verdict::Plugin(metadata) => Ok(PassedFile {
             path: path.to_owned(),
-            identity,
+            identity: candidate.identity,
             sha256,
             metadata,
+            file: candidate.file,
+            checked_by_this_executable,
         }),
-        (Verdict::Plugin(_), None) => Err(Rejection {
-            path: path.to_owned(),
-            reason: "its scan record has no SHA-256; run configurator again".to_owned(),
-            detail: None,
-        }),
-        (Verdict::Rejected(RejectedFile { reason, detail }), _) => Err(Rejection {
+        Verdict::Rejected(RejectedFile { reason, detail }) => Err(Rejection {
             path: path.to_owned(),
             reason: one_line(&reason),
             detail,
         }),
     }
+}
+
+fn rejection(path: &Path, reason: String) -> Rejection {
+    Rejection {
+        path: path.to_owned(),
+        reason,
+        detail: None,
+    }
+}
+
+/// Computes the SHA-256 of each passed file that needs one and has none yet, in parallel, and
+/// stores it in the file's cache entry. Returns how many files were hashed. A file that cannot
+/// be read or has changed since it was examined is rejected.
+fn hash_where_needed(files: &mut [Settled], options: &ScanOptions) -> usize {
+    let needs_hash = |file: &Settled| match &file.outcome {
+        Ok(passed) => {
+            passed.sha256.is_none()
+                && (options.hash_every_plugin
+                    || options.sha256_pins.contains_key(&passed.metadata.name))
+        }
+        Err(_) => false,
+    };
+    let count = files.iter().filter(|file| needs_hash(file)).count();
+    if count == 0 {
+        // Not even the thread pool is started.
+        return 0;
+    }
+    files
+        .par_iter_mut()
+        .filter(|file| needs_hash(file))
+        .for_each(|file| {
+            let Ok(passed) = &mut file.outcome else {
+                return;
+            };
+            match sha256_of_examined(&passed.file, passed.identity) {
+                Ok(sha256) => {
+                    if let Some(entry) = &mut file.cache_entry {
+                        entry.sha256 = Some(sha256.clone());
+                    }
+                    passed.sha256 = Some(sha256);
+                }
+                Err(reason) => {
+                    let rejected = rejection(&passed.path, reason);
+                    file.outcome = Err(rejected);
+                }
+            }
+        });
+    count
+}
+
+/// Returns the SHA-256 of `file` as lowercase hex, or the one-line reason it is rejected when
+/// it cannot be read or no longer has `identity`, the identity that was examined.
+fn sha256_of_examined(mut file: &File, identity: FileIdentity) -> Result<String, String> {
+    let identity_now = || {
+        file.metadata()
+            .map(|metadata| FileIdentity::of(&metadata))
+            .map_err(|error| format!("cannot be inspected: {error}"))
+    };
+    if identity_now()? != identity {
+        return Err(
+            "changed after the plugin scanner examined it; run configurator again".to_owned(),
+        );
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|error| format!("cannot be read: {error}"))?;
+    let sha256 =
+        trust::sha256_of_reader(file).map_err(|error| format!("cannot be read: {error}"))?;
+    // A write during the read changes the modification time, and the content hashed must be
+    // the content examined.
+    if identity_now()? != identity {
+        return Err("changed while its SHA-256 was computed; run configurator again".to_owned());
+    }
+    Ok(sha256)
 }
 
 /// Joins the lines of `text` with spaces, so that a reason that quotes a multi-line message,
@@ -332,23 +502,213 @@ pub fn one_line(text: &str) -> String {
 
 /// Rejects a passed file whose module has a SHA-256 pin that its content does not match.
 fn check_pin(passed: PassedFile, pins: &BTreeMap<String, String>) -> Result<PassedFile, Rejection> {
-    match pins.get(&passed.metadata.name) {
-        Some(expected) if *expected != passed.sha256 => Err(Rejection {
-            reason: format!(
-                "its SHA-256 does not match the pin for module `{}` in the configuration: \
-                 expected {expected}, found {}",
-                passed.metadata.name, passed.sha256
+    let Some(expected) = pins.get(&passed.metadata.name) else {
+        return Ok(passed);
+    };
+    let Some(found) = &passed.sha256 else {
+        // `hash_where_needed` hashes every pinned module's file or rejects it.
+        return Err(rejection(
+            &passed.path,
+            format!(
+                "its SHA-256 was not computed, so the pin for module `{}` cannot be checked; \
+                 run configurator again",
+                passed.metadata.name
             ),
-            path: passed.path,
-            detail: None,
-        }),
-        _ => Ok(passed),
+        ));
+    };
+    if expected == found {
+        return Ok(passed);
     }
+    Err(rejection(
+        &passed.path,
+        format!(
+            "its SHA-256 does not match the pin for module `{}` in the configuration: \
+             expected {expected}, found {found}",
+            passed.metadata.name
+        ),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+
+    use sha2::{Digest as _, Sha256};
+
     use super::*;
+
+    /// Writes `content` to `dir/name` and returns it as a passed file of module `name`, with
+    /// the cache entry a scanner finding would give it.
+    fn passed(dir: &Path, name: &str, content: &[u8]) -> Settled {
+        let path = dir.join(format!("{name}.so"));
+        fs::write(&path, content).unwrap();
+        let candidate = candidate::open(&path, None).unwrap();
+        let verdict = Verdict::Plugin(PluginMetadata {
+            name: name.to_owned(),
+            version: "1.0.0".to_owned(),
+            description: String::new(),
+            depends_on: Vec::new(),
+            after: Vec::new(),
+            force_sequential: false,
+            supports_check: false,
+            interface_version: "1.1.0".to_owned(),
+        });
+        let cache_entry = CacheEntry {
+            path: path.display().to_string(),
+            identity: candidate.identity,
+            sha256: None,
+            verdict: verdict.clone(),
+        };
+        Settled {
+            outcome: outcome_of(&path, candidate, None, verdict, true),
+            cache_entry: Some(cache_entry),
+        }
+    }
+
+    fn options(pins: &[(&str, &str)], hash_every_plugin: bool) -> ScanOptions {
+        ScanOptions {
+            strict: false,
+            sha256_pins: pins
+                .iter()
+                .map(|(name, pin)| ((*name).to_owned(), (*pin).to_owned()))
+                .collect(),
+            cache_file: None,
+            scanner_program: PathBuf::new(),
+            scan_timeout: DEFAULT_SCAN_TIMEOUT,
+            hash_every_plugin,
+        }
+    }
+
+    fn sha256_hex(content: &[u8]) -> String {
+        format!("{:x}", Sha256::digest(content))
+    }
+
+    #[test]
+    fn only_pinned_modules_are_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![
+            passed(dir.path(), "pinned", b"pinned content"),
+            passed(dir.path(), "free", b"free content"),
+        ];
+        let options = options(&[("pinned", &"0".repeat(64))], false);
+
+        assert_eq!(hash_where_needed(&mut files, &options), 1);
+
+        let pinned = files[0].outcome.as_ref().unwrap();
+        assert_eq!(pinned.sha256, Some(sha256_hex(b"pinned content")));
+        assert_eq!(
+            files[0].cache_entry.as_ref().unwrap().sha256,
+            pinned.sha256,
+            "the hash goes into the cache entry"
+        );
+        let free = files[1].outcome.as_ref().unwrap();
+        assert_eq!(free.sha256, None);
+        assert_eq!(files[1].cache_entry.as_ref().unwrap().sha256, None);
+    }
+
+    #[test]
+    fn every_plugin_is_hashed_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![
+            passed(dir.path(), "first", b"first content"),
+            passed(dir.path(), "second", b"second content"),
+        ];
+
+        assert_eq!(hash_where_needed(&mut files, &options(&[], true)), 2);
+
+        for (file, content) in files.iter().zip([&b"first content"[..], b"second content"]) {
+            let passed = file.outcome.as_ref().unwrap();
+            assert_eq!(passed.sha256, Some(sha256_hex(content)));
+        }
+    }
+
+    #[test]
+    fn stored_hash_is_not_computed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![passed(dir.path(), "stored", b"content")];
+        let stored = "ab".repeat(32);
+        if let Ok(passed) = &mut files[0].outcome {
+            passed.sha256 = Some(stored.clone());
+        }
+
+        assert_eq!(hash_where_needed(&mut files, &options(&[], true)), 0);
+        let passed = files[0].outcome.as_ref().unwrap();
+        assert_eq!(passed.sha256, Some(stored));
+    }
+
+    #[test]
+    fn file_changed_since_examined_is_rejected_when_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![passed(dir.path(), "changing", b"content")];
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("changing.so"))
+            .and_then(|mut file| file.write_all(b" and more"))
+            .unwrap();
+
+        hash_where_needed(&mut files, &options(&[], true));
+
+        let rejection = files[0].outcome.as_ref().unwrap_err();
+        assert!(rejection.reason.contains("changed"), "{}", rejection.reason);
+    }
+
+    #[test]
+    fn pin_mismatch_names_expected_and_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = "0".repeat(64);
+        let mut files = vec![passed(dir.path(), "pinned", b"content")];
+        let options = options(&[("pinned", &expected)], false);
+        hash_where_needed(&mut files, &options);
+
+        let passed = files.remove(0).outcome.unwrap();
+        let rejection = check_pin(passed, &options.sha256_pins).unwrap_err();
+        assert!(
+            rejection.reason.contains(&format!("expected {expected}")),
+            "{}",
+            rejection.reason
+        );
+        assert!(
+            rejection
+                .reason
+                .contains(&format!("found {}", sha256_hex(b"content"))),
+            "{}",
+            rejection.reason
+        );
+    }
+
+    #[test]
+    fn matching_pin_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![passed(dir.path(), "pinned", b"content")];
+        let options = options(&[("pinned", &sha256_hex(b"content"))], false);
+        hash_where_needed(&mut files, &options);
+
+        let passed = files.remove(0).outcome.unwrap();
+        assert!(check_pin(passed, &options.sha256_pins).is_ok());
+    }
+
+    #[test]
+    fn running_executable_is_its_own_scanner() {
+        let itself = std::env::current_exe().unwrap();
+        let scanner = ScannerProgram::of(&itself);
+        assert!(scanner.is_this_executable);
+        assert_eq!(scanner.program, Path::new(RUNNING_EXECUTABLE));
+        assert_eq!(scanner.identity, FileIdentity::of_running_executable());
+    }
+
+    #[test]
+    fn other_program_is_not_this_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("configurator");
+        fs::copy(std::env::current_exe().unwrap(), &other).unwrap();
+        let scanner = ScannerProgram::of(&other);
+        assert!(!scanner.is_this_executable, "a copy is another file");
+        assert_eq!(scanner.program, other);
+
+        let missing = ScannerProgram::of(Path::new("/nonexistent/configurator"));
+        assert!(!missing.is_this_executable);
+        assert_eq!(missing.identity, None);
+    }
 
     #[test]
     fn multi_line_reason_becomes_one_line() {

@@ -7,7 +7,7 @@
 //! may write to it, because the sticky bit keeps other users from renaming or removing entries
 //! they do not own. An optional SHA-256 pin per module name must also match.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -83,6 +83,8 @@ pub fn check_ownership(file: &Path, user: u32) -> Result<(), TrustError> {
 pub struct TrustPolicy {
     user: u32,
     trusted_directories: HashSet<PathBuf>,
+    /// The canonical path of each directory of a plain entry checked so far, by its spelling.
+    canonical_directories: HashMap<PathBuf, PathBuf>,
 }
 
 impl TrustPolicy {
@@ -91,6 +93,7 @@ impl TrustPolicy {
         Self {
             user,
             trusted_directories: HashSet::new(),
+            canonical_directories: HashMap::new(),
         }
     }
 
@@ -101,7 +104,40 @@ impl TrustPolicy {
     /// checked are those of the inode it goes on to use.
     pub fn check_file(&mut self, path: &Path, metadata: &Metadata) -> Result<(), TrustError> {
         let canonical = fs::canonicalize(path).map_err(inspect_error(path))?;
-        check_entry(&canonical, metadata, self.user)?;
+        self.check_canonical(&canonical, metadata)
+    }
+
+    /// Checks like [`check_file`](Self::check_file) a directory entry that `lstat` showed is
+    /// no symlink. Only its directory is canonicalized, once for all the entries checked in
+    /// it, which spares a `readlink` per component for every file of a plugin directory.
+    pub fn check_plain_entry(
+        &mut self,
+        path: &Path,
+        metadata: &Metadata,
+    ) -> Result<(), TrustError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return self.check_file(path, metadata);
+        };
+        let directory = match self.canonical_directories.get(parent) {
+            Some(directory) => directory.clone(),
+            None => {
+                let spelled = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                let directory = fs::canonicalize(spelled).map_err(inspect_error(spelled))?;
+                self.canonical_directories
+                    .insert(parent.to_owned(), directory.clone());
+                directory
+            }
+        };
+        self.check_canonical(&directory.join(name), metadata)
+    }
+
+    /// Checks the file at the canonical path `canonical` and every directory above it.
+    fn check_canonical(&mut self, canonical: &Path, metadata: &Metadata) -> Result<(), TrustError> {
+        check_entry(canonical, metadata, self.user)?;
         for directory in canonical.ancestors().skip(1) {
             if self.trusted_directories.contains(directory) {
                 // Its ancestors were checked together with it.
@@ -224,16 +260,46 @@ mod tests {
         let writable = dir.path().join("writable.so");
         fs::write(&writable, "plugin bytes").unwrap();
         fs::set_permissions(&writable, Permissions::from_mode(0o646)).unwrap();
+        type Check = fn(&mut TrustPolicy, &Path, &fs::Metadata) -> Result<(), TrustError>;
+        let checks: [(&str, Check); 2] = [
+            ("check_file", TrustPolicy::check_file),
+            ("check_plain_entry", TrustPolicy::check_plain_entry),
+        ];
+
+        for (name, check) in checks {
+            let mut policy = TrustPolicy::new(current_uid());
+            check(&mut policy, &trusted, &fs::metadata(&trusted).unwrap())
+                .unwrap_or_else(|error| panic!("{name} refused a trusted file: {error}"));
+            let error =
+                check(&mut policy, &writable, &fs::metadata(&writable).unwrap()).expect_err(name);
+            assert!(
+                error.to_string().contains("writable by others"),
+                "{name}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_entry_checks_canonical_directory() {
+        let (dir, _file) = private_plugin();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, Permissions::from_mode(0o777)).unwrap();
+        let plugin = shared.join("hosts.so");
+        fs::write(&plugin, "plugin bytes").unwrap();
+        fs::set_permissions(&plugin, Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&shared, dir.path().join("link")).unwrap();
+        let spelled = dir.path().join("link/hosts.so");
         let mut policy = TrustPolicy::new(current_uid());
 
-        policy
-            .check_file(&trusted, &fs::metadata(&trusted).unwrap())
-            .unwrap();
         let error = policy
-            .check_file(&writable, &fs::metadata(&writable).unwrap())
+            .check_plain_entry(&spelled, &fs::metadata(&spelled).unwrap())
             .unwrap_err();
 
-        assert!(error.to_string().contains("writable by others"), "{error}");
+        let TrustError::Writable { path, .. } = &error else {
+            panic!("expected a writable directory, got {error}");
+        };
+        assert_eq!(path, &fs::canonicalize(&shared).unwrap());
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 ///
 /// Implementations must be `Send + Sync`: the host may read metadata and call `configure` from
 /// any worker thread.
+///
+/// Every method but `configure` returns metadata. The host's plugin scanner reads it once per
+/// plugin file and caches it until the file changes, so it must not depend on the environment
+/// the module is built in.
 pub trait ConfigurationModule: Send + Sync + 'static {
     /// Unique name of the module: the key of its `[modules.NAME]` table and the name other
     /// modules list in `depends_on`.

@@ -4,19 +4,22 @@
 //! The cache is a JSON file, [`ScanCache::open`] reads it and [`ScanCache::save`] replaces it
 //! atomically (a temporary file in the same directory, then a rename). The host ignores the
 //! whole file and rebuilds it when anything is wrong with it, such as unreadable JSON, an entry
-//! that fails validation or a file written by another build of the host. The cache only saves
-//! time, so ignoring it costs nothing else. When the trust policy is on, a cache file that another user
-//! could have written is ignored as well, because it vouches for the stored SHA-256 of each
-//! plugin.
+//! that fails validation or a file written by another build of the host or of the scanner. The
+//! cache only saves time, so ignoring it costs nothing else. When the trust policy is on, a
+//! cache file that another user could have written is ignored as well, because the host relies
+//! on it. A plugin verdict of a scanner that is the running executable replaces the layout
+//! check in the host (see [`crate::loader::load_passed`]). A stored SHA-256 is shown and
+//! checked against pins without reading the file again.
 //!
 //! An entry is used only when the file's identity (device, inode, size, modification and
 //! status-change times in nanoseconds) is the one stored. Writing to a file changes its
 //! modification or status-change time, and nobody can set the status-change time by hand, so
-//! the stored SHA-256 is used without reading the file again.
+//! an equal identity means unchanged content. An entry has a SHA-256 only once a discovery
+//! needed one (`list`, `run --report` or a pin) and stored it.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
@@ -25,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use super::protocol::{FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
 
-/// The format of the cache file; a file of another format is ignored.
-const FORMAT: u32 = 1;
+/// The format of the cache file; a file of another format is ignored. Format 2 allows a plugin
+/// entry without a SHA-256, which format 1 rejected as incomplete.
+const FORMAT: u32 = 3;
 
 /// One file's findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +40,8 @@ pub struct CacheEntry {
     pub path: String,
     /// The file's identity when it was examined.
     pub identity: FileIdentity,
-    /// The SHA-256 of its content as lowercase hex, for files that passed the ELF check.
+    /// The SHA-256 of its content as lowercase hex, once a discovery has computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The verdict of examining it.
     pub verdict: Verdict,
@@ -47,7 +52,7 @@ pub struct CacheEntry {
 #[serde(deny_unknown_fields)]
 struct CacheFile {
     format: u32,
-    /// The build of the host that wrote the file; see [`scanner_stamp`].
+    /// The builds of the host and of the scanner that wrote the file; see [`scanner_stamp`].
     scanner: String,
     entries: Vec<CacheEntry>,
 }
@@ -62,10 +67,15 @@ pub struct ScanCache {
 }
 
 impl ScanCache {
-    /// Reads the cache file `file`, or starts empty when there is none, it is not trusted or it
-    /// is damaged. With `file` `None` nothing is read or written.
-    pub fn open(file: Option<PathBuf>, trust: Option<&mut TrustPolicy>) -> Self {
-        let stamp = scanner_stamp();
+    /// Reads the cache file `file`, or starts empty when there is none, it is not trusted, it
+    /// is damaged or it was written with another host or `scanner` executable (`None` when its
+    /// identity is unknown). With `file` `None` nothing is read or written.
+    pub fn open(
+        file: Option<PathBuf>,
+        scanner: Option<FileIdentity>,
+        trust: Option<&mut TrustPolicy>,
+    ) -> Self {
+        let stamp = scanner_stamp(scanner);
         let stored = match &file {
             Some(path) => read_entries(path, &stamp, trust).unwrap_or_else(|problem| {
                 if let Some(problem) = problem {
@@ -157,21 +167,33 @@ pub fn default_file(plugin_dir: &Path, user: u32) -> Option<PathBuf> {
     Some(directory.join(format!("scan-{}.json", &digest[..16])))
 }
 
-/// Identifies the build of the host: its version, its interface version and the size and
-/// modification time of its executable. A cache written by another build is ignored, because
-/// that build may judge files differently.
-fn scanner_stamp() -> String {
-    let executable = std::env::current_exe()
-        .and_then(fs::metadata)
-        .map(|metadata| {
-            let identity = FileIdentity::of(&metadata);
-            format!("{}:{}", identity.size, identity.mtime_ns)
-        })
-        .unwrap_or_else(|_| "unknown".to_owned());
+/// Identifies the builds that decide the verdicts: the host's version and interface version,
+/// and the identities of the running executable and of the `scanner` executable. A cache
+/// written by another build is ignored, because that build may judge files differently, and
+/// because the host skips the layout check only for verdicts of a scanner that is its own
+/// executable.
+fn scanner_stamp(scanner: Option<FileIdentity>) -> String {
+    let describe = |identity: Option<FileIdentity>| {
+        identity.map_or_else(
+            || "unknown".to_owned(),
+            |identity| {
+                format!(
+                    "{}:{}:{}:{}:{}",
+                    identity.device,
+                    identity.inode,
+                    identity.size,
+                    identity.mtime_ns,
+                    identity.ctime_ns
+                )
+            },
+        )
+    };
     format!(
-        "configurator {} plugin-api {} executable {executable}",
+        "configurator {} plugin-api {} executable {} scanner {}",
         env!("CARGO_PKG_VERSION"),
-        plugin_api::ffi::INTERFACE_VERSION
+        plugin_api::ffi::INTERFACE_VERSION,
+        describe(FileIdentity::of_running_executable()),
+        describe(scanner)
     )
 }
 
@@ -188,31 +210,33 @@ fn read_entries(
     stamp: &str,
     trust: Option<&mut TrustPolicy>,
 ) -> Result<HashMap<FileIdentity, CacheEntry>, Option<String>> {
-    // A FIFO would block the read and a device such as /dev/zero would never end it.
-    match fs::metadata(path) {
-        Ok(metadata) if !metadata.is_file() => {
-            return Err(Some("it is not a regular file".to_owned()));
-        }
-        Ok(metadata) if metadata.len() > MAX_CACHE_BYTES => {
-            return Err(Some(format!(
-                "it is larger than {MAX_CACHE_BYTES} bytes, more than any real cache"
-            )));
-        }
-        Ok(_) => {}
+    // The file is opened without blocking and checked through its descriptor, so that the file
+    // read is the one checked: a FIFO would block the read and a device such as /dev/zero
+    // would never end it.
+    let mut file = match super::candidate::open_regular_file(path) {
+        Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(None),
-        Err(error) => return Err(Some(format!("cannot inspect it: {error}"))),
-    }
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(None),
-        Err(error) => return Err(Some(format!("cannot read it: {error}"))),
+        Err(error) => return Err(Some(format!("cannot open it: {error}"))),
     };
+    let metadata = file
+        .metadata()
+        .map_err(|error| Some(format!("cannot inspect it: {error}")))?;
+    if !metadata.is_file() {
+        return Err(Some("it is not a regular file".to_owned()));
+    }
+    if metadata.len() > MAX_CACHE_BYTES {
+        return Err(Some(format!(
+            "it is larger than {MAX_CACHE_BYTES} bytes, more than any real cache"
+        )));
+    }
     if let Some(trust) = trust {
-        let metadata = fs::metadata(path).map_err(|error| Some(error.to_string()))?;
         trust
             .check_file(path, &metadata)
             .map_err(|error| Some(format!("it is not trusted: {error}")))?;
     }
+    let mut text = String::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_string(&mut text)
+        .map_err(|error| Some(format!("cannot read it: {error}")))?;
     let contents: CacheFile =
         serde_json::from_str(&text).map_err(|error| Some(format!("it is damaged: {error}")))?;
     if contents.format != FORMAT || contents.scanner != stamp {
@@ -243,7 +267,7 @@ fn validate(entry: &CacheEntry) -> Result<(), String> {
     }
     match &entry.verdict {
         Verdict::Plugin(metadata) => {
-            if entry.sha256.is_none() || metadata.name.trim().is_empty() {
+            if metadata.name.trim().is_empty() {
                 return Err(format!("the entry for plugin {} is incomplete", entry.path));
             }
         }
@@ -268,8 +292,11 @@ fn write_atomically(path: &Path, contents: &CacheFile) -> io::Result<()> {
         .prefix(".scan-")
         .suffix(".tmp")
         .tempfile_in(directory)?;
-    serde_json::to_writer(&mut file, contents)?;
-    file.write_all(b"\n")?;
+    // Serialized in memory first: serde_json writes each token separately, which would take
+    // one system call per token on an unbuffered file.
+    let mut text = serde_json::to_vec(contents)?;
+    text.push(b'\n');
+    file.write_all(&text)?;
     file.as_file().sync_all()?;
     file.persist(path)?;
     Ok(())
@@ -298,27 +325,70 @@ mod tests {
     fn saved_entries_are_found_again() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cache/scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None);
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
         cache.record(entry("/p/a.so", 7));
         cache.save();
 
-        let cache = ScanCache::open(Some(file.clone()), None);
+        let cache = ScanCache::open(Some(file.clone()), None, None);
         let found = cache.lookup(&entry("/p/a.so", 7).identity).unwrap();
         assert_eq!(found, &entry("/p/a.so", 7));
         assert!(cache.lookup(&entry("/p/a.so", 8).identity).is_none());
     }
 
     #[test]
+    fn unhashed_entry_omits_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let unhashed = CacheEntry {
+            sha256: None,
+            verdict: Verdict::Plugin(crate::loader::PluginMetadata {
+                name: "hosts".to_owned(),
+                version: "1.0.0".to_owned(),
+                description: String::new(),
+                depends_on: Vec::new(),
+                after: Vec::new(),
+                force_sequential: false,
+                supports_check: false,
+                interface_version: "1.1.0".to_owned(),
+            }),
+            ..entry("/p/hosts.so", 7)
+        };
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
+        cache.record(unhashed.clone());
+        cache.save();
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("sha256"), "{text}");
+
+        let cache = ScanCache::open(Some(file), None, None);
+        assert_eq!(cache.lookup(&unhashed.identity), Some(&unhashed));
+    }
+
+    #[test]
+    fn another_scanner_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let scanner = entry("/usr/bin/configurator", 99).identity;
+        let mut cache = ScanCache::open(Some(file.clone()), Some(scanner), None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+
+        let same = ScanCache::open(Some(file.clone()), Some(scanner), None);
+        assert!(same.lookup(&entry("/p/a.so", 7).identity).is_some());
+        let other = ScanCache::open(Some(file), None, None);
+        assert!(other.lookup(&entry("/p/a.so", 7).identity).is_none());
+    }
+
+    #[test]
     fn damaged_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None);
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
         cache.record(entry("/p/a.so", 7));
         cache.save();
         let text = fs::read_to_string(&file).unwrap();
         fs::write(&file, &text[..text.len() / 2]).unwrap();
 
-        let cache = ScanCache::open(Some(file), None);
+        let cache = ScanCache::open(Some(file), None, None);
         assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
     }
 
@@ -326,13 +396,13 @@ mod tests {
     fn invalid_hash_makes_the_file_damaged() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None);
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
         cache.record(entry("/p/a.so", 7));
         cache.save();
         let text = fs::read_to_string(&file).unwrap();
         fs::write(&file, text.replace(&"ab".repeat(32), &"zz".repeat(32))).unwrap();
 
-        let cache = ScanCache::open(Some(file), None);
+        let cache = ScanCache::open(Some(file), None, None);
         assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
     }
 
@@ -347,7 +417,7 @@ mod tests {
         };
         write_atomically(&file, &contents).unwrap();
 
-        let cache = ScanCache::open(Some(file), None);
+        let cache = ScanCache::open(Some(file), None, None);
         assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
     }
 

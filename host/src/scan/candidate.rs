@@ -25,9 +25,13 @@ pub struct Candidate {
 /// Opens the entry at `path` if it is a regular file the trust policy accepts (`None` skips
 /// the policy). The error is the one-line reason it is rejected.
 pub fn open(path: &Path, trust: Option<&mut TrustPolicy>) -> Result<Candidate, String> {
-    let metadata = match fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) => return Err(describe_missing(path, &error)),
+    // Most entries are no symlink, and then `lstat` tells everything `stat` would.
+    let entry = fs::symlink_metadata(path).map_err(|error| describe_missing(path, &error))?;
+    let is_symlink = entry.is_symlink();
+    let metadata = if is_symlink {
+        fs::metadata(path).map_err(|error| describe_missing(path, &error))?
+    } else {
+        entry
     };
     describe_type(&metadata.file_type())?;
 
@@ -39,9 +43,12 @@ pub fn open(path: &Path, trust: Option<&mut TrustPolicy>) -> Result<Candidate, S
         return Err("was replaced while it was being opened; run configurator again".to_owned());
     }
     if let Some(trust) = trust {
-        trust
-            .check_file(path, &opened)
-            .map_err(|error| format!("not trusted: {error}"))?;
+        let checked = if is_symlink {
+            trust.check_file(path, &opened)
+        } else {
+            trust.check_plain_entry(path, &opened)
+        };
+        checked.map_err(|error| format!("not trusted: {error}"))?;
     }
     Ok(Candidate {
         file,

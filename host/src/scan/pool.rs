@@ -31,8 +31,10 @@ use super::protocol::{FileIdentity, RejectedFile, Report, Verdict};
 /// The hidden subcommand that makes the `configurator` binary a plugin scanner.
 pub const SCAN_SUBCOMMAND: &str = "__scan";
 
-/// The maximum number of files one helper process examines.
-pub const MAX_BATCH: usize = 64;
+/// The maximum number of files one helper process examines. A helper keeps one descriptor per
+/// loaded file, so this stays far below the usual soft limit of 1024 descriptors, and it is
+/// large enough that 200 files take one helper start per core, not two.
+pub const MAX_BATCH: usize = 128;
 
 /// How many of the last bytes a helper wrote to stderr are kept for the report of its death.
 const STDERR_TAIL_BYTES: usize = 4096;

@@ -44,7 +44,19 @@ impl FileIdentity {
             ctime_ns: nanoseconds(metadata.ctime(), metadata.ctime_nsec()),
         }
     }
+
+    /// Returns the identity of the running executable: the inode behind `/proc/self/exe`,
+    /// which stays the one this process runs even when an upgrade replaces the file at its
+    /// path. Returns `None` when `/proc` is not mounted.
+    pub fn of_running_executable() -> Option<Self> {
+        std::fs::metadata(RUNNING_EXECUTABLE)
+            .ok()
+            .map(|metadata| Self::of(&metadata))
+    }
 }
+
+/// The path that names the running executable's inode on Linux.
+pub const RUNNING_EXECUTABLE: &str = "/proc/self/exe";
 
 /// The result for one file: a plugin and its metadata, or the reason it is not one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +117,7 @@ mod tests {
                 depends_on: vec!["system >=1".to_owned()],
                 after: vec!["motd".to_owned()],
                 force_sequential: true,
+                supports_check: true,
                 interface_version: "1.1.0".to_owned(),
             }),
         };

@@ -66,26 +66,59 @@ fn parse_listing(output: &Output) -> (BTreeMap<PathBuf, String>, BTreeMap<PathBu
 
 /// Returns the counts of the `-v` discovery summary: files answered by the scan cache and files
 /// examined by the plugin scanner.
-fn scan_counts(output: &Output) -> (usize, usize) {
+pub(crate) fn scan_counts(output: &Output) -> (usize, usize) {
+    (
+        summary_count(output, "answered by the scan cache"),
+        summary_count(output, "examined by the plugin scanner"),
+    )
+}
+
+/// Returns the number of files whose SHA-256 the discovery computed, from the `-v` summary.
+pub(crate) fn hashed_count(output: &Output) -> usize {
+    summary_count(output, "hashed with SHA-256")
+}
+
+/// Returns the number that comes right before `marker` in the `-v` discovery summary.
+fn summary_count(output: &Output, marker: &str) -> usize {
     let line = output
         .stderr
         .lines()
         .find(|line| line.contains("answered by the scan cache"))
         .unwrap_or_else(|| panic!("-v prints the discovery summary\n{output}"));
-    let number_before = |marker: &str| -> usize {
-        let before = &line[..line
-            .find(marker)
-            .unwrap_or_else(|| panic!("no `{marker}` in {line}"))];
-        before
-            .split_whitespace()
-            .last()
-            .and_then(|word| word.parse().ok())
-            .unwrap_or_else(|| panic!("no count before `{marker}` in {line}"))
-    };
-    (
-        number_before("answered by the scan cache"),
-        number_before("examined by the plugin scanner"),
-    )
+    let before = &line[..line
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in {line}"))];
+    before
+        .split_whitespace()
+        .last()
+        .and_then(|word| word.parse().ok())
+        .unwrap_or_else(|| panic!("no count before `{marker}` in {line}"))
+}
+
+/// Returns the entries of the sandbox's one plugin scan cache file, by plugin file path.
+/// Returns the path of the one scan cache file the host keeps for this sandbox.
+fn cache_file(sandbox: &Sandbox) -> PathBuf {
+    let cache_dir = sandbox.cache_home().join("configurator");
+    let mut cache_files: Vec<PathBuf> = fs::read_dir(&cache_dir)
+        .expect("the host created its cache directory")
+        .map(|entry| entry.expect("a cache directory entry").path())
+        .collect();
+    assert_eq!(cache_files.len(), 1, "one cache file: {cache_files:?}");
+    cache_files.remove(0)
+}
+
+fn cache_entries(sandbox: &Sandbox) -> BTreeMap<PathBuf, Value> {
+    let text = fs::read_to_string(cache_file(sandbox)).expect("the cache is text");
+    let cache: Value = serde_json::from_str(&text).expect("the cache is JSON");
+    cache["entries"]
+        .as_array()
+        .expect("the cache has `entries`")
+        .iter()
+        .map(|entry| {
+            let path = entry["path"].as_str().expect("each entry has a path");
+            (PathBuf::from(path), entry.clone())
+        })
+        .collect()
 }
 
 /// Returns the files that the `-v` output lists as examined by the plugin scanner.
@@ -398,13 +431,7 @@ fn damaged_cache_is_ignored_and_rebuilt() {
     let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
     let first = sandbox.list(&["-v"]);
     assert_eq!(scan_counts(&first), (0, 2), "{first}");
-    let cache_dir = sandbox.cache_home().join("configurator");
-    let cache_files: Vec<PathBuf> = fs::read_dir(&cache_dir)
-        .expect("the host created its cache directory")
-        .map(|entry| entry.expect("a cache directory entry").path())
-        .collect();
-    assert_eq!(cache_files.len(), 1, "one cache file: {cache_files:?}");
-    let cache = &cache_files[0];
+    let cache = &cache_file(&sandbox);
     let text = fs::read_to_string(cache).expect("the cache is text");
 
     let damages = [
@@ -506,7 +533,7 @@ fn list_shows_hash_interface_and_flags() {
 }
 
 /// Returns the SHA-256 of a file as `sha256sum` computes it.
-fn sha256sum(path: &Path) -> String {
+pub(crate) fn sha256sum(path: &Path) -> String {
     let output = Command::new("sha256sum")
         .arg(path)
         .output()
@@ -521,4 +548,93 @@ fn sha256sum(path: &Path) -> String {
         .next()
         .expect("sha256sum prints a hash")
         .to_owned()
+}
+
+#[test]
+fn run_and_plan_hash_no_plugin_file() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
+
+    let run = sandbox.run(&["-v"]);
+    assert_eq!(run.code(), Some(0), "{run}");
+    assert_eq!(scan_counts(&run), (0, 2), "a cold discovery\n{run}");
+    assert_eq!(hashed_count(&run), 0, "run hashes no plugin file\n{run}");
+    let entries = cache_entries(&sandbox);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for (path, entry) in &entries {
+        assert_eq!(
+            entry["verdict"]["verdict"],
+            "plugin",
+            "{}: {entry}",
+            path.display()
+        );
+        assert!(
+            entry.get("sha256").is_none(),
+            "the cache entry of {} written by run has no SHA-256: {entry}",
+            path.display()
+        );
+    }
+
+    let plan = sandbox.plan(&["-v"]);
+    assert_eq!(plan.code(), Some(0), "{plan}");
+    assert_eq!(scan_counts(&plan), (2, 0), "a warm discovery\n{plan}");
+    assert_eq!(hashed_count(&plan), 0, "plan hashes no plugin file\n{plan}");
+    for (path, entry) in cache_entries(&sandbox) {
+        assert!(
+            entry.get("sha256").is_none(),
+            "the cache entry of {} has no SHA-256 after plan: {entry}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn list_after_run_stores_hashes() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code(), Some(0), "{run}");
+
+    let first = sandbox.list(&["--format", "json", "-v"]);
+    assert_eq!(first.code(), Some(0), "{first}");
+    assert_eq!(
+        scan_counts(&first),
+        (2, 0),
+        "list finds both files in the cache that run wrote\n{first}"
+    );
+    assert_eq!(
+        hashed_count(&first),
+        2,
+        "list hashes each file the run left unhashed\n{first}"
+    );
+    let listing: Value = serde_json::from_str(&first.stdout).expect("list prints JSON");
+    let modules = listing["modules"].as_array().expect("modules");
+    assert_eq!(modules.len(), 2, "{listing}");
+    for module in modules {
+        let path = Path::new(module["path"].as_str().expect("path"));
+        assert_eq!(
+            module["sha256"].as_str(),
+            Some(sha256sum(path).as_str()),
+            "the listed SHA-256 of {} is its content's",
+            path.display()
+        );
+    }
+    for (path, entry) in cache_entries(&sandbox) {
+        assert_eq!(
+            entry["sha256"].as_str(),
+            Some(sha256sum(&path).as_str()),
+            "list stored the SHA-256 of {} in the cache",
+            path.display()
+        );
+    }
+
+    let second = sandbox.list(&["--format", "json", "-v"]);
+    assert_eq!(second.code(), Some(0), "{second}");
+    assert_eq!(
+        hashed_count(&second),
+        0,
+        "a warm list takes the stored SHA-256\n{second}"
+    );
+    assert_eq!(
+        second.stdout, first.stdout,
+        "the second list shows what the first showed"
+    );
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use configurator_e2e::{Output, Sandbox, Status};
 use serde_json::Value;
 
+use crate::discovery::{hashed_count, scan_counts, sha256sum};
 use crate::path_text;
 
 /// Returns the one stderr line that names `path`, failing unless there is exactly one.
@@ -154,4 +155,43 @@ fn sha256_pin_mismatch_names_both_hashes() {
         Some(0),
         "a matching pin loads the file\n{matching}"
     );
+}
+
+#[test]
+fn pin_mismatch_rejected_cold_and_warm() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
+    let alpha = sandbox.plugins().join("alpha.so");
+    let found = sha256sum(&alpha);
+    let expected = "0".repeat(64);
+    sandbox.write_config(&format!("[trust]\nsha256 = {{ alpha = \"{expected}\" }}\n"));
+
+    let cold = sandbox.run(&["-v"]);
+    assert_eq!(cold.code(), Some(2), "{cold}");
+    assert_eq!(scan_counts(&cold), (0, 2), "a cold discovery\n{cold}");
+    assert_eq!(
+        hashed_count(&cold),
+        1,
+        "only the pinned module's file is hashed\n{cold}"
+    );
+    let warm = sandbox.run(&["-v"]);
+    assert_eq!(warm.code(), Some(2), "{warm}");
+    assert_eq!(scan_counts(&warm), (2, 0), "a warm discovery\n{warm}");
+    assert_eq!(
+        hashed_count(&warm),
+        0,
+        "the warm discovery takes the stored SHA-256\n{warm}"
+    );
+
+    for output in [&cold, &warm] {
+        let mismatch = output
+            .stderr
+            .lines()
+            .find(|line| line.contains(path_text(&alpha)) && line.contains("does not match"))
+            .unwrap_or_else(|| panic!("a line rejects alpha.so for its pin\n{output}"));
+        assert!(
+            mismatch.contains(&format!("expected {expected}")),
+            "{mismatch}"
+        );
+        assert!(mismatch.contains(&format!("found {found}")), "{mismatch}");
+    }
 }
