@@ -99,6 +99,22 @@ pub struct PluginMetadata {
 }
 
 impl PluginMetadata {
+    /// Returns the metadata of a module `name` 1.0.0 built against plugin-api 1.1.0, with no
+    /// dependencies, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: "1.0.0".to_owned(),
+            description: String::new(),
+            depends_on: Vec::new(),
+            after: Vec::new(),
+            force_sequential: false,
+            supports_check: false,
+            interface_version: "1.1.0".to_owned(),
+        }
+    }
+
     /// Returns the metadata as planning uses it, naming `path` as the module's file.
     pub fn module_info(&self, path: &Path) -> ModuleInfo {
         let (depends_on, requirements) =
@@ -139,6 +155,11 @@ impl LoadedPlugin {
     /// Returns the metadata as the plugin declared it.
     pub fn metadata(&self) -> &PluginMetadata {
         &self.metadata
+    }
+
+    /// Returns the plugin file the module was loaded from.
+    pub fn file(&self) -> &Path {
+        self.info.path.as_deref().unwrap_or(Path::new("?"))
     }
 
     /// Returns the plugin's root module, taking it on first use for a file the scanner
@@ -276,10 +297,10 @@ pub fn load_file(file: File, path: &Path) -> Result<LoadedPlugin, Rejection> {
 ///
 /// The file is the descriptor discovery opened, so it is not looked up by name again. When the
 /// scanner was this same executable, the host repeats neither abi_stable's layout check nor
-/// the module's metadata reads: the scanner ran both on the same inode against the same
-/// `ModuleLib` layout, and together they cost about as much as the `dlopen` itself. The
-/// module is then built when the host first calls it to run. The interface version check
-/// still runs.
+/// the module's metadata reads, because the scanner ran both on the same inode against the
+/// same `ModuleLib` layout. Together they cost about as much as the `dlopen` itself. The
+/// root module is taken, after the interface version check, when the host first calls the
+/// module.
 pub(crate) fn load_passed(passed: PassedFile) -> Result<LoadedPlugin, Rejection> {
     let path = passed.path.clone();
     let reject = |reason: String| Rejection {

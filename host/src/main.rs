@@ -376,12 +376,7 @@ fn computed_sha256(plugin: &LoadedPlugin) -> anyhow::Result<&str> {
     plugin.sha256.as_deref().with_context(|| {
         format!(
             "internal error: discovery computed no SHA-256 for {}",
-            plugin
-                .info
-                .path
-                .as_deref()
-                .unwrap_or(Path::new("?"))
-                .display()
+            plugin.file().display()
         )
     })
 }

@@ -97,12 +97,7 @@ impl Discovered {
                     tracing::debug!(
                         "loaded {} from {} (version {}, plugin-api {}, sha256 {})",
                         plugin.info.name,
-                        plugin
-                            .info
-                            .path
-                            .as_deref()
-                            .unwrap_or(Path::new("?"))
-                            .display(),
+                        plugin.file().display(),
                         plugin.info.version,
                         plugin.interface_version,
                         plugin.sha256.as_deref().unwrap_or("not computed")
@@ -195,12 +190,7 @@ impl Discovered {
             match ignored.get(&index) {
                 Some(note) => tracing::info!(
                     "leaving out {} (module {} version {}): {note}",
-                    plugin
-                        .info
-                        .path
-                        .as_deref()
-                        .unwrap_or(Path::new("?"))
-                        .display(),
+                    plugin.file().display(),
                     plugin.info.name,
                     plugin.info.version
                 ),

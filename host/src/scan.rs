@@ -543,16 +543,7 @@ mod tests {
         let path = dir.join(format!("{name}.so"));
         fs::write(&path, content).unwrap();
         let candidate = candidate::open(&path, None).unwrap();
-        let verdict = Verdict::Plugin(PluginMetadata {
-            name: name.to_owned(),
-            version: "1.0.0".to_owned(),
-            description: String::new(),
-            depends_on: Vec::new(),
-            after: Vec::new(),
-            force_sequential: false,
-            supports_check: false,
-            interface_version: "1.1.0".to_owned(),
-        });
+        let verdict = Verdict::Plugin(PluginMetadata::for_test(name));
         let cache_entry = CacheEntry {
             path: path.display().to_string(),
             identity: candidate.identity,

@@ -269,7 +269,7 @@ mod tests {
         for (name, check) in checks {
             let mut policy = TrustPolicy::new(current_uid());
             check(&mut policy, &trusted, &fs::metadata(&trusted).unwrap())
-                .unwrap_or_else(|error| panic!("{name} refused a trusted file: {error}"));
+                .unwrap_or_else(|error| panic!("{name} rejected a trusted file: {error}"));
             let error =
                 check(&mut policy, &writable, &fs::metadata(&writable).unwrap()).expect_err(name);
             assert!(

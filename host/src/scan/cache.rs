@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use super::protocol::{FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
 
-/// The format of the cache file; a file of another format is ignored. Format 2 allows a plugin
-/// entry without a SHA-256, which format 1 rejected as incomplete.
+/// The format of the cache file; a file of another format is ignored. Format 2 allowed a plugin
+/// entry without a SHA-256, and format 3 adds a plugin's check mode support to its verdict.
 const FORMAT: u32 = 3;
 
 /// One file's findings.
@@ -341,16 +341,7 @@ mod tests {
         let file = dir.path().join("scan.json");
         let unhashed = CacheEntry {
             sha256: None,
-            verdict: Verdict::Plugin(crate::loader::PluginMetadata {
-                name: "hosts".to_owned(),
-                version: "1.0.0".to_owned(),
-                description: String::new(),
-                depends_on: Vec::new(),
-                after: Vec::new(),
-                force_sequential: false,
-                supports_check: false,
-                interface_version: "1.1.0".to_owned(),
-            }),
+            verdict: Verdict::Plugin(crate::loader::PluginMetadata::for_test("hosts")),
             ..entry("/p/hosts.so", 7)
         };
         let mut cache = ScanCache::open(Some(file.clone()), None, None);

@@ -95,7 +95,6 @@ fn summary_count(output: &Output, marker: &str) -> usize {
         .unwrap_or_else(|| panic!("no count before `{marker}` in {line}"))
 }
 
-/// Returns the entries of the sandbox's one plugin scan cache file, by plugin file path.
 /// Returns the path of the one scan cache file the host keeps for this sandbox.
 fn cache_file(sandbox: &Sandbox) -> PathBuf {
     let cache_dir = sandbox.cache_home().join("configurator");
@@ -107,6 +106,7 @@ fn cache_file(sandbox: &Sandbox) -> PathBuf {
     cache_files.remove(0)
 }
 
+/// Returns the entries of the sandbox's one plugin scan cache file, by plugin file path.
 fn cache_entries(sandbox: &Sandbox) -> BTreeMap<PathBuf, Value> {
     let text = fs::read_to_string(cache_file(sandbox)).expect("the cache is text");
     let cache: Value = serde_json::from_str(&text).expect("the cache is JSON");
@@ -119,6 +119,17 @@ fn cache_entries(sandbox: &Sandbox) -> BTreeMap<PathBuf, Value> {
             (PathBuf::from(path), entry.clone())
         })
         .collect()
+}
+
+/// Checks that the `sha256` a `list --format json` module row shows is its file's content hash.
+fn assert_listed_sha256_is_content_hash(module: &Value) {
+    let path = Path::new(module["path"].as_str().expect("path"));
+    assert_eq!(
+        module["sha256"].as_str(),
+        Some(sha256sum(path).as_str()),
+        "the listed SHA-256 of {} is its content's",
+        path.display()
+    );
 }
 
 /// Returns the files that the `-v` output lists as examined by the plugin scanner.
@@ -490,13 +501,7 @@ fn list_shows_hash_interface_and_flags() {
         ] {
             assert!(module.get(key).is_some(), "`{key}` is listed: {module}");
         }
-        let path = Path::new(module["path"].as_str().expect("path"));
-        assert_eq!(
-            module["sha256"].as_str(),
-            Some(sha256sum(path).as_str()),
-            "the listed SHA-256 of {} is its content's",
-            path.display()
-        );
+        assert_listed_sha256_is_content_hash(module);
     }
     let gamma = modules
         .iter()
@@ -609,13 +614,7 @@ fn list_after_run_stores_hashes() {
     let modules = listing["modules"].as_array().expect("modules");
     assert_eq!(modules.len(), 2, "{listing}");
     for module in modules {
-        let path = Path::new(module["path"].as_str().expect("path"));
-        assert_eq!(
-            module["sha256"].as_str(),
-            Some(sha256sum(path).as_str()),
-            "the listed SHA-256 of {} is its content's",
-            path.display()
-        );
+        assert_listed_sha256_is_content_hash(module);
     }
     for (path, entry) in cache_entries(&sandbox) {
         assert_eq!(
