@@ -3,7 +3,8 @@
 //! helper and not the host.
 //!
 //! It reads NUL-terminated paths from stdin until end of input, loads each with
-//! [`loader::load_file`], and writes one [`Report`] per path as a JSON line. The reports go to
+//! [`loader::load_file`], calls the settings check of each plugin, and writes one [`Report`]
+//! per path as a JSON line. The reports go to
 //! the original stdout, and stdout itself is pointed at stderr first, so that whatever a plugin
 //! prints cannot corrupt them.
 
@@ -19,6 +20,7 @@ use anyhow::Context as _;
 use super::candidate;
 use super::protocol::{FileIdentity, Report, Verdict};
 use crate::loader;
+use crate::module::ModuleCode as _;
 
 /// Serves the host until stdin ends.
 pub fn run() -> anyhow::Result<()> {
@@ -87,7 +89,13 @@ fn examine(path: &Path) -> Report {
         }
     };
     let verdict = match loader::load_file(file, path) {
-        Ok(plugin) => Verdict::Plugin(plugin.metadata().clone()),
+        Ok(plugin) => {
+            // The host calls the settings check in its own process before any module runs,
+            // `plan` included, so it is called here once, with an empty table, to reject a
+            // file whose settings check crashes before the host calls it.
+            let _ = plugin.check_settings("");
+            Verdict::Plugin(plugin.metadata().clone())
+        }
         Err(rejection) => Verdict::Rejected(super::protocol::RejectedFile {
             reason: rejection.reason,
             detail: rejection.detail,

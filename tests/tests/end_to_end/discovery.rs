@@ -392,6 +392,36 @@ fn damaged_and_foreign_files_never_crash_discovery() {
 }
 
 #[test]
+fn crashing_settings_check_is_rejected_by_scanner() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta", "crashing-settings-check"]);
+    let crashing = sandbox.plugins().join("crashing-settings-check.so");
+
+    let plan = sandbox.plan(&[]);
+    assert_exited_normally(&plan);
+    assert_eq!(plan.code(), Some(2), "the broken file stops the plan
+{plan}");
+    assert!(
+        plan.lines_naming(path_text(&crashing))
+            .iter()
+            .any(|line| line.contains("crashed the plugin scanner with SIGABRT")),
+        "the file is rejected with the signal named
+{plan}"
+    );
+
+    let run = sandbox.run(&["--skip-broken"]);
+    assert_exited_normally(&run);
+    assert_eq!(run.code(), Some(0), "run --skip-broken completes
+{run}");
+    for good in ["alpha", "beta"] {
+        assert_eq!(
+            run.recap_status(good),
+            Some(Status::Changed),
+            "`{good}` runs beside the broken file\n{run}"
+        );
+    }
+}
+
+#[test]
 fn unchanged_directory_is_examined_once() {
     let sandbox = Sandbox::with_plugins(&["alpha", "beta", "gamma", "crashing-constructor"]);
     let crashing = sandbox.plugins().join("crashing-constructor.so");
