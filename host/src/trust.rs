@@ -5,7 +5,9 @@
 //! owned by root or by the user running the host, and must not be writable by group or others.
 //! A directory with the sticky bit that root owns (such as `/tmp`) is accepted although everyone
 //! may write to it, because the sticky bit keeps other users from renaming or removing entries
-//! they do not own. An optional SHA-256 pin per module name must also match.
+//! they do not own. A plugin entry that is a symlink is checked on its way too: each link must
+//! be owned by root or that user and lie in a directory that passes the same checks. An
+//! optional SHA-256 pin per module name must also match.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
@@ -103,6 +105,7 @@ impl TrustPolicy {
     /// The caller passes the metadata of the file it opened, so that the owner and mode
     /// checked are those of the inode it goes on to use.
     pub fn check_file(&mut self, path: &Path, metadata: &Metadata) -> Result<(), TrustError> {
+        self.check_links(path)?;
         let canonical = fs::canonicalize(path).map_err(inspect_error(path))?;
         self.check_canonical(&canonical, metadata)
     }
@@ -118,36 +121,68 @@ impl TrustPolicy {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return self.check_file(path, metadata);
         };
-        let directory = match self.canonical_directories.get(parent) {
-            Some(directory) => directory.clone(),
-            None => {
-                let spelled = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                let directory = fs::canonicalize(spelled).map_err(inspect_error(spelled))?;
-                self.canonical_directories
-                    .insert(parent.to_owned(), directory.clone());
-                directory
-            }
-        };
+        let directory = self.canonical_directory(parent)?;
         self.check_canonical(&directory.join(name), metadata)
+    }
+
+    /// Checks each symlink on the way from `path` to the file it names: its owner, and the
+    /// directory that contains it. A user who can replace a link can point it at any library,
+    /// even in a directory that is otherwise safe, such as a sticky one that root owns.
+    fn check_links(&mut self, path: &Path) -> Result<(), TrustError> {
+        let mut link = path.to_owned();
+        // The kernel follows at most 40 links, and canonicalization reports a longer chain.
+        for _ in 0..40 {
+            let metadata = fs::symlink_metadata(&link).map_err(inspect_error(&link))?;
+            if !metadata.is_symlink() {
+                break;
+            }
+            check_owner(&link, &metadata, self.user)?;
+            let directory = self.canonical_directory(link.parent().unwrap_or(Path::new("")))?;
+            self.check_directories(&directory)?;
+            let target = fs::read_link(&link).map_err(inspect_error(&link))?;
+            link = directory.join(target);
+        }
+        Ok(())
+    }
+
+    /// Returns the canonical path of the directory spelled `spelled` (empty for the current
+    /// directory), canonicalizing each spelling once.
+    fn canonical_directory(&mut self, spelled: &Path) -> Result<PathBuf, TrustError> {
+        if let Some(directory) = self.canonical_directories.get(spelled) {
+            return Ok(directory.clone());
+        }
+        let existing = if spelled.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            spelled
+        };
+        let directory = fs::canonicalize(existing).map_err(inspect_error(existing))?;
+        self.canonical_directories
+            .insert(spelled.to_owned(), directory.clone());
+        Ok(directory)
     }
 
     /// Checks the file at the canonical path `canonical` and every directory above it.
     fn check_canonical(&mut self, canonical: &Path, metadata: &Metadata) -> Result<(), TrustError> {
         check_entry(canonical, metadata, self.user)?;
-        for directory in canonical.ancestors().skip(1) {
-            if self.trusted_directories.contains(directory) {
+        match canonical.parent() {
+            Some(directory) => self.check_directories(directory),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the canonical directory `directory` and every directory above it.
+    fn check_directories(&mut self, directory: &Path) -> Result<(), TrustError> {
+        for ancestor in directory.ancestors() {
+            if self.trusted_directories.contains(ancestor) {
                 // Its ancestors were checked together with it.
                 break;
             }
-            let metadata = fs::metadata(directory).map_err(inspect_error(directory))?;
-            check_entry(directory, &metadata, self.user)?;
+            let metadata = fs::metadata(ancestor).map_err(inspect_error(ancestor))?;
+            check_entry(ancestor, &metadata, self.user)?;
         }
-        for directory in canonical.ancestors().skip(1) {
-            if !self.trusted_directories.insert(directory.to_owned()) {
+        for ancestor in directory.ancestors() {
+            if !self.trusted_directories.insert(ancestor.to_owned()) {
                 break;
             }
         }
@@ -160,9 +195,8 @@ fn inspect_error(path: &Path) -> impl FnOnce(io::Error) -> TrustError {
     move |source| TrustError::Inspect { path, source }
 }
 
-/// Checks the owner and mode of one file or directory.
-fn check_entry(path: &Path, metadata: &Metadata, user: u32) -> Result<(), TrustError> {
-    let mode = metadata.permissions().mode() & 0o7777;
+/// Checks that root or `user` owns `path`, whose metadata is `metadata`.
+fn check_owner(path: &Path, metadata: &Metadata, user: u32) -> Result<(), TrustError> {
     let owner = metadata.uid();
     if owner != 0 && owner != user {
         return Err(TrustError::Owner {
@@ -171,6 +205,14 @@ fn check_entry(path: &Path, metadata: &Metadata, user: u32) -> Result<(), TrustE
             user,
         });
     }
+    Ok(())
+}
+
+/// Checks the owner and mode of one file or directory.
+fn check_entry(path: &Path, metadata: &Metadata, user: u32) -> Result<(), TrustError> {
+    check_owner(path, metadata, user)?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    let owner = metadata.uid();
     let shared_sticky_dir = metadata.is_dir() && mode & STICKY != 0 && owner == 0;
     if mode & GROUP_OR_OTHER_WRITE != 0 && !shared_sticky_dir {
         return Err(TrustError::Writable {
@@ -324,6 +366,48 @@ mod tests {
         let error = check_ownership(&file, checked_as).unwrap_err();
         assert!(
             matches!(error, TrustError::Owner { ref path, .. } if path.ends_with("hosts.so")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn link_of_another_user_is_rejected() {
+        let (dir, file) = private_plugin();
+        let link = dir.path().join("planted.so");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let user = current_uid();
+        check_ownership(&link, user).expect("a link of the host's user is trusted");
+
+        let checked_as = if user == 0 {
+            // As in a sticky directory that root owns, where any user may add a link.
+            fs::set_permissions(dir.path(), Permissions::from_mode(0o1777)).unwrap();
+            std::os::unix::fs::lchown(&link, Some(4242), None).unwrap();
+            0
+        } else {
+            // Pretend to be another user: the link belongs to neither root nor that user.
+            4242
+        };
+        let error = check_ownership(&link, checked_as).unwrap_err();
+
+        assert!(
+            matches!(error, TrustError::Owner { ref path, .. } if path == &link),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn link_in_writable_directory_is_rejected() {
+        let (dir, file) = private_plugin();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, Permissions::from_mode(0o777)).unwrap();
+        let link = shared.join("hosts.so");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+
+        let error = check_ownership(&link, current_uid()).unwrap_err();
+
+        assert!(
+            matches!(error, TrustError::Writable { ref path, .. } if path == &shared),
             "{error}"
         );
     }

@@ -398,8 +398,12 @@ fn crashing_settings_check_is_rejected_by_scanner() {
 
     let plan = sandbox.plan(&[]);
     assert_exited_normally(&plan);
-    assert_eq!(plan.code(), Some(2), "the broken file stops the plan
-{plan}");
+    assert_eq!(
+        plan.code(),
+        Some(2),
+        "the broken file stops the plan
+{plan}"
+    );
     assert!(
         plan.lines_naming(path_text(&crashing))
             .iter()
@@ -410,8 +414,12 @@ fn crashing_settings_check_is_rejected_by_scanner() {
 
     let run = sandbox.run(&["--skip-broken"]);
     assert_exited_normally(&run);
-    assert_eq!(run.code(), Some(0), "run --skip-broken completes
-{run}");
+    assert_eq!(
+        run.code(),
+        Some(0),
+        "run --skip-broken completes
+{run}"
+    );
     for good in ["alpha", "beta"] {
         assert_eq!(
             run.recap_status(good),
