@@ -102,6 +102,7 @@ fn discover(dir: &Path, cache: &Path) -> ExitCode {
         scanner_program,
         scan_timeout: DEFAULT_SCAN_TIMEOUT,
         hash_every_plugin: false,
+        interrupt: None,
     };
     let discovered = match Discovered::scan(dir, &options) {
         Ok(discovered) => discovered,

@@ -43,6 +43,7 @@ pub struct Access {
     /// The kind of access.
     pub kind: AccessKind,
     /// The file, as a system path such as `/etc/hosts`.
+    #[serde(serialize_with = "crate::output::json::serialize_path")]
     pub path: PathBuf,
     /// Whether the module held the file's lock at the time.
     pub locked: bool,
@@ -87,6 +88,7 @@ pub enum Finding {
         /// The module that wrote it.
         writer: String,
         /// The file.
+        #[serde(serialize_with = "crate::output::json::serialize_path")]
         path: PathBuf,
         /// The fix.
         suggestion: String,
@@ -99,6 +101,7 @@ pub enum Finding {
         /// The modules among them that wrote without holding the lock, sorted.
         unlocked: Vec<String>,
         /// The file.
+        #[serde(serialize_with = "crate::output::json::serialize_path")]
         path: PathBuf,
         /// The fix.
         suggestion: String,

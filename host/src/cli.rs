@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use configurator::config::positive_seconds;
+use configurator::config::{SECONDS_EXPECTED, parse_seconds};
 use configurator::execute::Schedule;
 use configurator::selection::Selection;
 
@@ -139,7 +139,8 @@ pub struct RunArgs {
     pub fail_fast: bool,
 
     /// Seconds a module may run before it is reported as timed out and abandoned; fractions
-    /// are allowed. A module's own `timeout` setting takes precedence.
+    /// are allowed, and a number too large for the clock, such as 1e20, means no limit. A
+    /// module's own `timeout` setting takes precedence.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
@@ -199,11 +200,7 @@ impl From<ScheduleChoice> for Schedule {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(positive_seconds)
-        .ok_or_else(|| format!("`{text}` is not a positive number of seconds, such as 30 or 2.5"))
+    parse_seconds(text).map_err(|reason| format!("`{text}` is {reason}; {SECONDS_EXPECTED}"))
 }
 
 /// Options of `plan`.

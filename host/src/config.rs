@@ -78,12 +78,17 @@ pub enum ConfigError {
 
     /// `scan_timeout` is not a positive number.
     #[error(
-        "invalid configuration file {}: `scan_timeout` must be a positive number of seconds",
+        "invalid configuration file {}: `scan_timeout` is invalid: `{value}` is {reason}; \
+         {SECONDS_EXPECTED}",
         path.display()
     )]
     ScanTimeout {
         /// The configuration file.
         path: PathBuf,
+        /// The value as the file gives it.
+        value: String,
+        /// The reason the value is invalid.
+        reason: InvalidSeconds,
     },
 
     /// A `[trust] sha256` pin is not a SHA-256 in hex.
@@ -101,18 +106,23 @@ pub enum ConfigError {
 
     /// `lock_timeout` is not a positive number.
     #[error(
-        "invalid configuration file {}: `lock_timeout` must be a positive number of seconds",
+        "invalid configuration file {}: `lock_timeout` is invalid: `{value}` is {reason}; \
+         {SECONDS_EXPECTED}",
         path.display()
     )]
     LockTimeout {
         /// The configuration file.
         path: PathBuf,
+        /// The value as the file gives it.
+        value: String,
+        /// The reason the value is invalid.
+        reason: InvalidSeconds,
     },
 
     /// A module's `timeout` key is not a positive number.
     #[error(
-        "invalid configuration file {}: `timeout` in [modules.{module}] must be a positive \
-         number of seconds, such as 30 or 2.5",
+        "invalid configuration file {}: `timeout` in [modules.{module}] is invalid: `{value}` \
+         is {reason}; {SECONDS_EXPECTED}",
         path.display()
     )]
     Timeout {
@@ -120,7 +130,51 @@ pub enum ConfigError {
         path: PathBuf,
         /// The module whose table is wrong.
         module: String,
+        /// The value as the file gives it.
+        value: String,
+        /// The reason the value is invalid.
+        reason: InvalidSeconds,
     },
+
+    /// `lock_dir` names the root itself, where the sidecar files would mix with the root's
+    /// own entries and the durations file would land outside the root.
+    #[error(
+        "invalid configuration file {}: `lock_dir = {value:?}` is the root itself; expected a \
+         directory below the root, such as \"/run/configurator/locks\"",
+        path.display()
+    )]
+    LockDirIsRoot {
+        /// The configuration file.
+        path: PathBuf,
+        /// The value as the file gives it.
+        value: String,
+    },
+}
+
+/// The accepted values of every timeout setting and option, for messages about invalid ones.
+pub const SECONDS_EXPECTED: &str = "expected a positive number of seconds, such as 30 or 2.5 \
+                                    (a number too large for the clock, such as 1e20, means no \
+                                    limit)";
+
+/// The reason a number of seconds is not a valid timeout. Messages show it as "`VALUE` is
+/// REASON".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSeconds {
+    /// The value is no number at all, such as `"abc"` or `true`.
+    #[error("not a number")]
+    NotANumber,
+    /// The value is NaN.
+    #[error("NaN")]
+    NaN,
+    /// The value is zero, which would time out before anything started.
+    #[error("zero")]
+    Zero,
+    /// The value is below zero.
+    #[error("negative")]
+    Negative,
+    /// The value is infinite.
+    #[error("infinite")]
+    Infinite,
 }
 
 /// Host settings at the top of the configuration file.
@@ -246,9 +300,11 @@ impl Config {
             };
             let timeout = match settings.remove(TIMEOUT_KEY) {
                 None => None,
-                Some(value) => Some(timeout_of(&value).ok_or_else(|| ConfigError::Timeout {
+                Some(value) => Some(timeout_of(&value).map_err(|reason| ConfigError::Timeout {
                     path: path.to_owned(),
                     module: name.clone(),
+                    value: value.to_string(),
+                    reason,
                 })?),
             };
             let version = match settings.remove(VERSION_KEY) {
@@ -278,8 +334,10 @@ impl Config {
             None => None,
             Some(seconds) => {
                 Some(
-                    positive_seconds(seconds).ok_or_else(|| ConfigError::LockTimeout {
+                    positive_seconds(seconds).map_err(|reason| ConfigError::LockTimeout {
                         path: path.to_owned(),
+                        value: seconds.to_string(),
+                        reason,
                     })?,
                 )
             }
@@ -288,12 +346,22 @@ impl Config {
             None => None,
             Some(seconds) => {
                 Some(
-                    positive_seconds(seconds).ok_or_else(|| ConfigError::ScanTimeout {
+                    positive_seconds(seconds).map_err(|reason| ConfigError::ScanTimeout {
                         path: path.to_owned(),
+                        value: seconds.to_string(),
+                        reason,
                     })?,
                 )
             }
         };
+        if let Some(lock_dir) = &raw.lock_dir
+            && names_root(lock_dir)
+        {
+            return Err(ConfigError::LockDirIsRoot {
+                path: path.to_owned(),
+                value: lock_dir.display().to_string(),
+            });
+        }
         let mut sha256 = BTreeMap::new();
         for (module, pin) in raw.trust.sha256 {
             let pin = pin.trim().to_ascii_lowercase();
@@ -360,27 +428,57 @@ impl Config {
 }
 
 /// Returns a module's `timeout` value as a duration, if it is a positive number of seconds.
-fn timeout_of(value: &toml::Value) -> Option<Duration> {
+fn timeout_of(value: &toml::Value) -> Result<Duration, InvalidSeconds> {
     match value {
-        toml::Value::Integer(seconds) => u64::try_from(*seconds)
-            .ok()
-            .filter(|&seconds| seconds > 0)
-            .map(Duration::from_secs),
+        toml::Value::Integer(seconds) => match u64::try_from(*seconds) {
+            Ok(0) => Err(InvalidSeconds::Zero),
+            Ok(seconds) => Ok(Duration::from_secs(seconds)),
+            Err(_) => Err(InvalidSeconds::Negative),
+        },
         toml::Value::Float(seconds) => positive_seconds(*seconds),
-        _ => None,
+        _ => Err(InvalidSeconds::NotANumber),
     }
 }
 
-/// Returns `seconds` as a duration if it is finite, above zero, and large enough that
-/// `Duration` does not round it to zero.
-pub fn positive_seconds(seconds: f64) -> Option<Duration> {
-    if seconds > 0.0 {
-        Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|duration| !duration.is_zero())
-    } else {
-        None
+/// Converts a positive finite number of seconds to a duration.
+///
+/// A number too small for `Duration` becomes one nanosecond, and one too large becomes
+/// [`Duration::MAX`], for which every wait has no limit (see [`crate::deadline`]).
+pub fn positive_seconds(seconds: f64) -> Result<Duration, InvalidSeconds> {
+    if seconds.is_nan() {
+        return Err(InvalidSeconds::NaN);
     }
+    if seconds.is_infinite() {
+        return Err(InvalidSeconds::Infinite);
+    }
+    if seconds == 0.0 {
+        return Err(InvalidSeconds::Zero);
+    }
+    if seconds < 0.0 {
+        return Err(InvalidSeconds::Negative);
+    }
+    // The value is finite and positive, so conversion fails only when it is too large.
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if duration.is_zero() => Ok(Duration::from_nanos(1)),
+        Ok(duration) => Ok(duration),
+        Err(_) => Ok(Duration::MAX),
+    }
+}
+
+/// Parses a number of seconds from the command line like [`positive_seconds`].
+pub fn parse_seconds(text: &str) -> Result<Duration, InvalidSeconds> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| InvalidSeconds::NotANumber)?;
+    positive_seconds(seconds)
+}
+
+/// Returns whether `lock_dir`, a path below the root, names the root itself, such as `""`,
+/// `"/"` or `"/run/.."`. Symlinks are not followed; the run checks the resolved directory
+/// again.
+fn names_root(lock_dir: &Path) -> bool {
+    crate::paths::resolve_under(Path::new("/"), lock_dir) == Path::new("/")
 }
 
 #[cfg(test)]
@@ -541,5 +639,117 @@ mod tests {
         assert_eq!(config.lock_timeout, Some(Duration::from_secs(3)));
         let error = parse("lock_timeout = 0\n").unwrap_err();
         assert!(error.to_string().contains("lock_timeout"), "{error}");
+    }
+
+    #[test]
+    fn huge_timeouts_mean_no_limit() {
+        let config = parse(
+            "lock_timeout = 1e20\nscan_timeout = 2e19\n\n\
+             [modules.motd]\ntimeout = 1e300\n\n\
+             [modules.hosts]\ntimeout = 9223372036854775807\n",
+        )
+        .unwrap();
+
+        assert_eq!(config.lock_timeout, Some(Duration::MAX));
+        assert_eq!(config.scan_timeout, Some(Duration::MAX));
+        assert_eq!(config.modules["motd"].timeout, Some(Duration::MAX));
+        assert_eq!(
+            config.modules["hosts"].timeout,
+            Some(Duration::from_secs(9_223_372_036_854_775_807))
+        );
+    }
+
+    #[test]
+    fn tiny_timeouts_round_up_to_one_nanosecond() {
+        let config =
+            parse("lock_timeout = 0.0000000001\n\n[modules.motd]\ntimeout = 1e-300\n").unwrap();
+
+        assert_eq!(config.lock_timeout, Some(Duration::from_nanos(1)));
+        assert_eq!(
+            config.modules["motd"].timeout,
+            Some(Duration::from_nanos(1))
+        );
+    }
+
+    #[test]
+    fn invalid_timeout_message_names_setting_value_and_reason() {
+        let cases = [
+            (
+                "lock_timeout = 0\n",
+                "`lock_timeout` is invalid",
+                "`0` is zero",
+            ),
+            (
+                "lock_timeout = -2.5\n",
+                "`lock_timeout` is invalid",
+                "`-2.5` is negative",
+            ),
+            (
+                "scan_timeout = nan\n",
+                "`scan_timeout` is invalid",
+                "`NaN` is NaN",
+            ),
+            (
+                "scan_timeout = inf\n",
+                "`scan_timeout` is invalid",
+                "`inf` is infinite",
+            ),
+            (
+                "[modules.motd]\ntimeout = \"soon\"\n",
+                "`timeout` in [modules.motd] is invalid",
+                "`\"soon\"` is not a number",
+            ),
+            (
+                "[modules.motd]\ntimeout = -5\n",
+                "`timeout` in [modules.motd] is invalid",
+                "`-5` is negative",
+            ),
+        ];
+        for (text, setting, reason) in cases {
+            let message = parse(text).unwrap_err().to_string();
+
+            assert!(message.contains(setting), "{text}: {message}");
+            assert!(message.contains(reason), "{text}: {message}");
+            assert!(
+                message.contains("expected a positive number of seconds"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn seconds_from_command_line_are_parsed() {
+        assert_eq!(parse_seconds(" 2.5 "), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds("9.3e18"), Ok(Duration::from_secs_f64(9.3e18)));
+        assert_eq!(parse_seconds("1e20"), Ok(Duration::MAX));
+        assert_eq!(parse_seconds("0.0000000001"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_seconds("0"), Err(InvalidSeconds::Zero));
+        assert_eq!(parse_seconds("-1"), Err(InvalidSeconds::Negative));
+        assert_eq!(parse_seconds("NaN"), Err(InvalidSeconds::NaN));
+        assert_eq!(parse_seconds("inf"), Err(InvalidSeconds::Infinite));
+        assert_eq!(parse_seconds("soon"), Err(InvalidSeconds::NotANumber));
+        assert_eq!(parse_seconds(""), Err(InvalidSeconds::NotANumber));
+    }
+
+    #[test]
+    fn lock_dir_naming_root_is_rejected() {
+        for value in ["", "/", ".", "/run/..", "//"] {
+            let text = format!("lock_dir = {value:?}\n");
+
+            let error = parse(&text).unwrap_err();
+
+            assert!(
+                matches!(&error, ConfigError::LockDirIsRoot { value: shown, .. } if shown == value),
+                "{text}: {error}"
+            );
+            let message = error.to_string();
+            assert!(message.contains("`lock_dir = "), "{message}");
+            assert!(
+                message.contains("expected a directory below the root"),
+                "{message}"
+            );
+        }
+        let config = parse("lock_dir = \"locks\"\n").unwrap();
+        assert_eq!(config.lock_dir.as_deref(), Some(Path::new("locks")));
     }
 }

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod changes;
 pub mod config;
+pub mod deadline;
 pub mod dot;
 pub mod execute;
 pub mod explain;

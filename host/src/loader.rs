@@ -242,7 +242,8 @@ impl ModuleCode for LoadedPlugin {
     }
 }
 
-/// Lists the `*.so` entries of `dir`, sorted by file name.
+/// Lists the `*.so` entries of `dir`, sorted by file name, leaving out hidden ones (`.x.so`),
+/// which are temporary files of an installation by rename.
 ///
 /// Entries are listed whatever their type, so that a directory, FIFO or dangling symlink named
 /// `x.so` is rejected with a reason rather than silently ignored.
@@ -254,7 +255,10 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
-        if path.extension().is_some_and(|extension| extension == "so") {
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        if !hidden && path.extension().is_some_and(|extension| extension == "so") {
             files.push(path);
         }
     }
@@ -708,6 +712,23 @@ mod tests {
             replace_name(text, "/proc/self/fd/7", "x.so"),
             "required by /proc/self/fd/70 and x.so"
         );
+    }
+
+    #[test]
+    fn discover_lists_visible_so_entries_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.so", "a.so", ".hidden.so", "notes.txt", "c.so.new"] {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        fs::create_dir(dir.path().join("d.so")).unwrap();
+
+        let files = discover(dir.path()).unwrap();
+
+        let names: Vec<_> = files
+            .iter()
+            .map(|path| path.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a.so", "b.so", "d.so"]);
     }
 
     #[test]

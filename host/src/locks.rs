@@ -44,6 +44,8 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::deadline::deadline_after;
+
 /// Maximum sidecar file name length written in full; longer names are shortened and hashed.
 const MAX_SIDECAR_NAME: usize = 200;
 
@@ -487,7 +489,10 @@ impl LockManager {
         relative: &Path,
         timeout: Option<Duration>,
     ) -> Result<LockHandle, LockError> {
-        let deadline = timeout.map(|timeout| (Instant::now() + timeout, timeout));
+        // A timeout too large for a deadline waits without a limit.
+        let deadline = timeout.and_then(|timeout| {
+            deadline_after(Instant::now(), timeout).map(|deadline| (deadline, timeout))
+        });
         let open_sidecar = self.acquire_in_process(module.into(), path, deadline)?;
         // From here on the handle's drop undoes the in-process entry, also on error.
         let mut handle = LockHandle {
@@ -1157,6 +1162,28 @@ mod tests {
             manager.table().waiting.is_empty(),
             "the timed-out request stopped waiting"
         );
+    }
+
+    #[test]
+    fn huge_timeout_waits_without_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LockManager::with_timeout(dir.path().join("locks"), Some(Duration::MAX));
+        let x = dir.path().join("x");
+        let held = manager.acquire("hosts", &x, Path::new("x")).unwrap();
+
+        let waiting = thread::spawn({
+            let manager = Arc::clone(&manager);
+            let x = x.clone();
+            move || {
+                manager
+                    .acquire("motd", &x, Path::new("x"))
+                    .map(|handle| handle.path().to_owned())
+            }
+        });
+        thread::sleep(Duration::from_millis(30));
+        drop(held);
+
+        assert_eq!(waiting.join().unwrap().unwrap(), x);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod show;
 use std::io::{self, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
@@ -31,10 +31,10 @@ use configurator::explain;
 use configurator::loader::LoadedPlugin;
 use configurator::locks::LockWaitLog;
 use configurator::module::ModuleCode;
-use configurator::modules::{Discovered, ModuleSet};
+use configurator::modules::{Discovered, ModuleSet, ModuleSetError};
 use configurator::output::{self, PlanDocument};
 use configurator::plan::{self, Plan};
-use configurator::scan::ScanOptions;
+use configurator::scan::{ExamineError, ScanError, ScanOptions};
 use configurator::settings;
 use serde::Serialize;
 use tracing::level_filters::LevelFilter;
@@ -82,9 +82,23 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(EXIT_INVALID)
+            if is_interrupted_discovery(&error) {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::from(EXIT_INVALID)
+            }
         }
     }
+}
+
+/// Returns whether `error` is a signal that stopped plugin discovery.
+fn is_interrupted_discovery(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<ModuleSetError>(),
+        Some(ModuleSetError::Scan(ScanError::Examine(
+            ExamineError::Interrupted
+        )))
+    )
 }
 
 fn init_logging(cli: &Cli) {
@@ -122,7 +136,7 @@ fn shows_progress(cli: &Cli) -> bool {
 
 fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
     // Installed first, so that a signal during loading stops the run before any module starts.
-    let interrupt = interrupt_on_signals();
+    let interrupt = signal_interrupt();
     let config = Config::load(args.common.config.as_deref())?;
     // Context paths are confined to the root by comparing resolved paths with it, which needs
     // its canonical spelling.
@@ -148,6 +162,21 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
             .unwrap_or(Path::new(DEFAULT_LOCK_DIR)),
     )
     .context("invalid lock directory")?;
+    // The configuration rejects a `lock_dir` that names the root; this catches one that
+    // reaches it through a symlink. The durations file beside the lock directory would land
+    // in the root's parent, outside the root.
+    if lock_dir == root {
+        bail!(
+            "invalid lock directory {}: it resolves to the root {} itself; set `lock_dir` to a \
+             directory below the root, such as {DEFAULT_LOCK_DIR}",
+            config
+                .lock_dir
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_LOCK_DIR))
+                .display(),
+            root.display()
+        );
+    }
     check_output_paths(args)?;
 
     // The report file carries each plugin's SHA-256, so only a run with a report hashes them.
@@ -252,7 +281,7 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
                 accesses: accesses.len(),
                 findings: &findings,
             });
-            let mut document = output::run_document(&report, audit);
+            let mut document = output::run_document(&report, audit, &set.rejected);
             document.check = args.check;
             document.diff = args
                 .diff
@@ -272,16 +301,18 @@ fn run(args: &RunArgs, progress: bool) -> anyhow::Result<u8> {
     };
     // The modules have run, so a lost report or recap must not turn into "nothing ran".
     if let Some(path) = &args.report {
+        let lock_waits = lock_waits.map(|log| log.waits()).unwrap_or_default();
         let document = output::report_document(output::ReportInput {
             report: &report,
             plan: &plan,
             plugins: report_plugins,
             changes: &changes,
-            lock_waits: &lock_waits.map(|log| log.waits()).unwrap_or_default(),
+            lock_waits: &lock_waits,
             started,
             finished,
             jobs: options.jobs,
             check: args.check,
+            rejected: &set.rejected,
         });
         if let Err(error) = output::write_report(path, &document) {
             tracing::error!("cannot write the run report {}: {error}", path.display());
@@ -381,16 +412,25 @@ fn computed_sha256(plugin: &LoadedPlugin) -> anyhow::Result<&str> {
     })
 }
 
-/// Returns an interrupt that SIGINT, SIGTERM and SIGHUP trigger from now on.
+/// Returns the interrupt that SIGINT, SIGTERM and SIGHUP trigger, installing the handler on
+/// the first call.
 ///
-/// Without a handler, a signal ends the process at once, with no recap.
-fn interrupt_on_signals() -> Interrupt {
-    let interrupt = Interrupt::new();
-    let handler = interrupt.clone();
-    if let Err(error) = ctrlc::set_handler(move || handler.trigger()) {
-        tracing::warn!("cannot handle interrupt signals, so Ctrl-C ends the run at once: {error}");
-    }
-    interrupt
+/// Without a handler, a signal ends the process at once, with no recap, and leaves the plugin
+/// scanner's helpers, which run in process groups of their own, to end by themselves.
+fn signal_interrupt() -> Interrupt {
+    static INTERRUPT: OnceLock<Interrupt> = OnceLock::new();
+    INTERRUPT
+        .get_or_init(|| {
+            let interrupt = Interrupt::new();
+            let handler = interrupt.clone();
+            if let Err(error) = ctrlc::set_handler(move || handler.trigger()) {
+                tracing::warn!(
+                    "cannot handle interrupt signals, so Ctrl-C ends the run at once: {error}"
+                );
+            }
+            interrupt
+        })
+        .clone()
 }
 
 fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
@@ -410,7 +450,7 @@ fn show_plan(args: &PlanArgs) -> anyhow::Result<u8> {
             print(&text)?;
         }
         Format::Json => {
-            let document = PlanDocument::new(&plan, &infos, &explanation, &selected);
+            let document = PlanDocument::new(&plan, &infos, &explanation, &selected, &set.rejected);
             print_json(&document)?;
         }
     }
@@ -437,13 +477,6 @@ struct ListedPlugin<'a> {
     /// The reason a `version` pin leaves the file out of runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     ignored: Option<&'a str>,
-}
-
-/// One rejected file in `list --format json`.
-#[derive(Serialize)]
-struct ListedRejection<'a> {
-    path: &'a Path,
-    reason: &'a str,
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<u8> {
@@ -495,7 +528,7 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
             #[derive(Serialize)]
             struct Listing<'a> {
                 modules: Vec<ListedPlugin<'a>>,
-                rejected: Vec<ListedRejection<'a>>,
+                rejected: Vec<output::RejectedFile<'a>>,
             }
             let listing = Listing {
                 modules: discovered
@@ -510,14 +543,7 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
                         ignored: ignored.get(&index).map(String::as_str),
                     })
                     .collect(),
-                rejected: discovered
-                    .rejected
-                    .iter()
-                    .map(|rejection| ListedRejection {
-                        path: &rejection.path,
-                        reason: &rejection.reason,
-                    })
-                    .collect(),
+                rejected: output::rejected_files(&discovered.rejected),
             };
             print_json(&listing)?;
         }
@@ -539,6 +565,7 @@ fn show_config(args: &ConfigShowArgs) -> anyhow::Result<u8> {
         plugins: args.plugins.as_deref(),
         jobs: std::thread::available_parallelism().map_or(1, usize::from),
         lock_dir: Path::new(DEFAULT_LOCK_DIR),
+        lock_timeout: DEFAULT_LOCK_TIMEOUT,
     };
     print(&show::effective_config(&config, &defaults)?)?;
     Ok(EXIT_SUCCESS)
@@ -654,7 +681,9 @@ fn scan_options(
 ) -> anyhow::Result<ScanOptions> {
     let scanner = std::env::current_exe()
         .context("cannot find the configurator executable, which runs the plugin scanner")?;
-    let options = ScanOptions::from_config(config, plugin_dir, common.insecure_plugins, scanner);
+    let mut options =
+        ScanOptions::from_config(config, plugin_dir, common.insecure_plugins, scanner);
+    options.interrupt = Some(signal_interrupt());
     if !options.strict {
         tracing::warn!(
             "plugin trust checks are off (--insecure-plugins or `[trust] strict = false`): \

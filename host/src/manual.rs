@@ -71,9 +71,17 @@ fn visible_command() -> clap::Command {
 
 /// Returns the man page of `configurator` or, with a command path such as `["config", "show"]`,
 /// of that command (page `configurator-config-show`), in roff.
+///
+/// A path given as one quoted word, `["config show"]`, is split at whitespace and means the
+/// same.
 pub fn man_page(command: &[String]) -> anyhow::Result<Vec<u8>> {
+    let command: Vec<String> = command
+        .iter()
+        .flat_map(|words| words.split_whitespace())
+        .map(str::to_owned)
+        .collect();
     let mut page = Vec::new();
-    write_man_page(command, &mut page)?;
+    write_man_page(&command, &mut page)?;
     Ok(page)
 }
 
@@ -91,7 +99,11 @@ fn write_man_page(command: &[String], out: &mut dyn Write) -> anyhow::Result<()>
         let Some(subcommand) =
             visible_subcommands(page_command).find(|subcommand| subcommand.get_name() == name)
         else {
-            let parent = command[..depth].join(" ");
+            let parent = [BIN_NAME]
+                .into_iter()
+                .chain(command[..depth].iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
             let names: Vec<&str> = visible_subcommands(page_command)
                 .map(clap::Command::get_name)
                 .collect();
@@ -102,7 +114,7 @@ fn write_man_page(command: &[String], out: &mut dyn Write) -> anyhow::Result<()>
                 );
             }
             bail!(
-                "no man page for `{}`: the commands of `configurator {parent}` are {}",
+                "no man page for `{}`: the commands of `{parent}` are {}",
                 command.join(" "),
                 names.join(", ")
             );
@@ -208,9 +220,38 @@ mod tests {
     }
 
     #[test]
+    fn quoted_nested_command_has_page() {
+        let quoted = page_text(&["config show"]);
+
+        assert_eq!(quoted, page_text(&["config", "show"]));
+        assert!(
+            quoted.contains("\n.TH configurator-config-show 1 "),
+            "{quoted}"
+        );
+    }
+
+    #[test]
     fn unknown_command_page_names_the_commands() {
         let error = man_page(&["runn".to_owned()]).unwrap_err();
 
         assert!(error.to_string().contains("run, plan"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("the commands of `configurator` are "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_nested_command_names_its_parent() {
+        let error = man_page(&["config".to_owned(), "shw".to_owned()]).unwrap_err();
+
+        assert!(
+            error.to_string().contains(
+                "no man page for `config shw`: the commands of `configurator config` are show"
+            ),
+            "{error}"
+        );
     }
 }

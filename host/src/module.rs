@@ -36,6 +36,7 @@ pub struct ModuleInfo {
     /// Whether the module runs with no other module running.
     pub force_sequential: bool,
     /// The plugin file, for loaded plugins.
+    #[serde(serialize_with = "crate::output::json::serialize_optional_path")]
     pub path: Option<PathBuf>,
 }
 

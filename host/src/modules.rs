@@ -327,12 +327,27 @@ fn duplicates_message(duplicates: &[Duplicate]) -> String {
          with `version = \"X.Y.Z\"` in the module's [modules.NAME] table:",
     );
     for duplicate in duplicates {
-        text.push_str(&format!("\n  - module `{}`:", duplicate.name));
-        for (path, version) in &duplicate.files {
-            text.push_str(&format!(" {} (version {version})", path.display()));
+        text.push_str(&format!(
+            "\n  - module `{}`: {}",
+            duplicate.name,
+            files_with_versions(&duplicate.files)
+        ));
+        let mut versions = duplicate.files.iter().map(|(_, version)| version);
+        let first = versions.next();
+        if versions.all(|version| Some(version) == first) {
+            text.push_str("; a version pin cannot choose between files of one version");
         }
     }
     text
+}
+
+/// Lists plugin files with the module version each provides, separated by commas.
+fn files_with_versions(files: &[(PathBuf, String)]) -> String {
+    files
+        .iter()
+        .map(|(path, version)| format!("{} (version {version})", path.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn unsatisfied_pins_message(pins: &[UnsatisfiedPin]) -> String {
@@ -346,10 +361,8 @@ fn unsatisfied_pins_message(pins: &[UnsatisfiedPin]) -> String {
             text.push_str("no plugin file provides the module");
             continue;
         }
-        text.push_str("the plugin directory has only");
-        for (path, version) in &pin.files {
-            text.push_str(&format!(" {} (version {version})", path.display()));
-        }
+        text.push_str("the plugin directory has only ");
+        text.push_str(&files_with_versions(&pin.files));
     }
     text
 }

@@ -1,7 +1,8 @@
 //! What the operator reads on standard output: the plan, the module list, the run recap and
-//! the diffs of `run --diff`.
+//! the diffs of `run --diff`, as text or as JSON documents.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -12,6 +13,7 @@ use crate::module::ModuleInfo;
 use crate::plan::Plan;
 
 mod diff;
+pub mod json;
 mod planning;
 mod report;
 mod timeline;
@@ -116,6 +118,28 @@ pub fn rejected_list(rejected: &[Rejection]) -> String {
     text
 }
 
+/// One rejected plugin file in the JSON output of `list`, `plan` and `run`, and in the run
+/// report.
+#[derive(Debug, Serialize)]
+pub struct RejectedFile<'a> {
+    /// The rejected file.
+    #[serde(serialize_with = "json::serialize_path")]
+    pub path: &'a Path,
+    /// One line saying why.
+    pub reason: &'a str,
+}
+
+/// Returns the rejected files for JSON output, in the given order.
+pub fn rejected_files(rejected: &[Rejection]) -> Vec<RejectedFile<'_>> {
+    rejected
+        .iter()
+        .map(|rejection| RejectedFile {
+            path: &rejection.path,
+            reason: &rejection.reason,
+        })
+        .collect()
+}
+
 /// Renders the recap of a run: one row per module, the totals, then notes on the shuffle seed,
 /// abandoned threads and an interrupt.
 pub fn recap(report: &RunReport) -> String {
@@ -211,6 +235,8 @@ pub struct RunDocument<'a> {
     /// The file changes as unified diffs, present with `--diff`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Vec<DiffEntry<'a>>>,
+    /// The plugin files that `--skip-broken` left out of the run.
+    pub rejected: Vec<RejectedFile<'a>>,
 }
 
 /// One module in [`RunDocument`].
@@ -235,10 +261,12 @@ pub struct AuditDocument<'a> {
     pub findings: &'a [crate::audit::Finding],
 }
 
-/// Builds the JSON document of a run, with the audit's findings when there was one.
+/// Builds the JSON document of a run, with the audit's findings when there was one and the
+/// plugin files rejected before it.
 pub fn run_document<'a>(
     report: &'a RunReport,
     audit: Option<AuditDocument<'a>>,
+    rejected: &'a [Rejection],
 ) -> RunDocument<'a> {
     let modules = report
         .modules
@@ -262,6 +290,7 @@ pub fn run_document<'a>(
         audit,
         check: false,
         diff: None,
+        rejected: rejected_files(rejected),
     }
 }
 

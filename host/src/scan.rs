@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 pub use candidate::open_regular_file;
-pub use pool::{SCAN_SUBCOMMAND, StartError};
+pub use pool::{ExamineError, SCAN_SUBCOMMAND, StartError};
 pub use protocol::FileIdentity;
 
 use crate::config::Config;
+use crate::execute::Interrupt;
 use crate::loader::{self, DiscoverError, PluginMetadata, Rejection};
 use crate::trust::{self, TrustPolicy};
 use cache::{CacheEntry, ScanCache};
@@ -73,6 +74,8 @@ pub struct ScanOptions {
     /// Whether to compute the SHA-256 of every file that passes, for the commands that show
     /// it. Without it, only the files of modules with a pin in `sha256_pins` are hashed.
     pub hash_every_plugin: bool,
+    /// The interrupt that SIGINT, SIGTERM and SIGHUP trigger, which stops the plugin scanner.
+    pub interrupt: Option<Interrupt>,
 }
 
 impl ScanOptions {
@@ -95,6 +98,7 @@ impl ScanOptions {
             scanner_program,
             scan_timeout: config.scan_timeout.unwrap_or(DEFAULT_SCAN_TIMEOUT),
             hash_every_plugin: false,
+            interrupt: None,
         }
     }
 }
@@ -154,9 +158,9 @@ pub enum ScanError {
     /// The plugin directory cannot be listed.
     #[error(transparent)]
     Discover(#[from] DiscoverError),
-    /// The scanner helper cannot be started.
+    /// The scanner helper cannot be started, or a signal interrupted it.
     #[error(transparent)]
-    Start(#[from] StartError),
+    Examine(#[from] ExamineError),
 }
 
 /// The state of one directory entry.
@@ -231,6 +235,7 @@ pub fn scan_directory(
     let pool_scanner = Scanner {
         program: scanner.program.clone(),
         timeout: options.scan_timeout,
+        interrupt: options.interrupt.clone(),
     };
     let mut findings = pool::examine(&pool_scanner, &jobs)?.into_iter();
 
@@ -567,6 +572,7 @@ mod tests {
             scanner_program: PathBuf::new(),
             scan_timeout: DEFAULT_SCAN_TIMEOUT,
             hash_every_plugin,
+            interrupt: None,
         }
     }
 

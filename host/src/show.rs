@@ -3,7 +3,7 @@
 //!
 //! The output parses as a configuration file that means the same as the original. A comment
 //! header names the file, every value that came from a default, and the settings that stay
-//! unset because unset has a meaning of its own (no lock timeout, no module timeout). Modules
+//! unset because unset has a meaning of its own (no module timeout, no scan cache). Modules
 //! without a `[modules.NAME]` table are not listed: they run with `enabled = true`, no timeout
 //! and an empty table, and the plugin directory is not loaded to find them.
 
@@ -23,6 +23,8 @@ pub struct Defaults<'a> {
     pub jobs: usize,
     /// The lock directory of a run without `lock_dir`.
     pub lock_dir: &'a Path,
+    /// How long a lock request waits in a run without `lock_timeout` or `--lock-timeout`.
+    pub lock_timeout: Duration,
 }
 
 /// Renders the effective configuration as TOML text with a comment header.
@@ -51,11 +53,10 @@ pub fn effective_config(config: &Config, defaults: &Defaults<'_>) -> anyhow::Res
         from_defaults.push("lock_dir".into());
     }
 
-    match config.lock_timeout {
-        Some(timeout) => {
-            document.insert("lock_timeout".into(), seconds(timeout));
-        }
-        None => unset.push("lock_timeout, so a lock request waits without a limit".into()),
+    let lock_timeout = config.lock_timeout.unwrap_or(defaults.lock_timeout);
+    document.insert("lock_timeout".into(), seconds(lock_timeout));
+    if config.lock_timeout.is_none() {
+        from_defaults.push("lock_timeout (unless `run --lock-timeout` sets one)".into());
     }
 
     // The scanner program plays no part in the values shown.
@@ -173,6 +174,7 @@ mod tests {
     use super::*;
 
     const LOCK_DIR: &str = "/run/configurator/locks";
+    const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
     fn show(text: &str, plugins: Option<&Path>) -> String {
         let config = Config::parse(text, Path::new("/etc/configurator/configurator.toml")).unwrap();
@@ -180,6 +182,7 @@ mod tests {
             plugins,
             jobs: 3,
             lock_dir: Path::new(LOCK_DIR),
+            lock_timeout: LOCK_TIMEOUT,
         };
         effective_config(&config, &defaults).unwrap()
     }
@@ -200,9 +203,21 @@ mod tests {
         assert_eq!(document["jobs"].as_integer(), Some(3));
         assert_eq!(document["lock_dir"].as_str(), Some(LOCK_DIR));
         assert_eq!(document["trust"]["strict"].as_bool(), Some(true));
-        assert!(!document.contains_key("lock_timeout"), "{shown}");
         assert!(shown.contains("# Defaults: plugin_dir, jobs"), "{shown}");
-        assert!(shown.contains("# Not set: lock_timeout"), "{shown}");
+    }
+
+    #[test]
+    fn unset_lock_timeout_shows_default() {
+        let shown = show("", None);
+        let document = parse(&shown);
+
+        assert_eq!(document["lock_timeout"].as_integer(), Some(600), "{shown}");
+        assert!(
+            shown.contains("lock_timeout (unless `run --lock-timeout` sets one)"),
+            "{shown}"
+        );
+        assert!(!shown.contains("without a limit"), "{shown}");
+        assert!(!shown.contains("Not set: lock_timeout"), "{shown}");
     }
 
     #[test]
@@ -217,7 +232,7 @@ mod tests {
         assert_eq!(document["jobs"].as_integer(), Some(8));
         assert_eq!(document["lock_dir"].as_str(), Some("/run/x"));
         assert_eq!(document["lock_timeout"].as_float(), Some(2.5));
-        assert!(!shown.contains("Not set: lock_timeout"), "{shown}");
+        assert!(!shown.contains("lock_timeout ("), "{shown}");
         assert!(!shown.contains("plugin_dir,"), "{shown}");
     }
 

@@ -987,3 +987,40 @@ fn empty_plan_runs_nothing() {
         assert!(report.all_succeeded());
     }
 }
+
+#[test]
+fn huge_timeouts_mean_no_limit() {
+    let mut fixture = Fixture::new();
+    fixture.add("a-holder", &[], false, |ctx| {
+        let _guard = ctx.file_lock("/etc/shared")?;
+        thread::sleep(Duration::from_millis(50));
+        Ok(Outcome::changed("held the lock"))
+    });
+    fixture.add("b-waiter", &[], false, |ctx| {
+        // Starts while a-holder most likely holds the lock, so the request waits.
+        thread::sleep(Duration::from_millis(10));
+        let _guard = ctx.file_lock("/etc/shared")?;
+        Ok(Outcome::changed("took the lock"))
+    });
+    for schedule in [Schedule::Batches, Schedule::Eager] {
+        let mut options = fixture.options(schedule, 2);
+        options.timeout = Some(Duration::MAX);
+        options
+            .module_timeouts
+            .insert("a-holder".to_owned(), Duration::from_secs(u64::MAX));
+        options.lock_timeout = Some(Duration::MAX);
+
+        let report = fixture.run(&options);
+
+        assert_eq!(
+            status(&report, "a-holder"),
+            &Status::Changed("held the lock".to_owned()),
+            "{schedule:?}"
+        );
+        assert_eq!(
+            status(&report, "b-waiter"),
+            &Status::Changed("took the lock".to_owned()),
+            "{schedule:?}"
+        );
+    }
+}

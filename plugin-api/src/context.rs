@@ -289,9 +289,19 @@ impl FileLock {
     /// See [`crate::fs::write_atomic`]. The host's access audit sees the write. In check mode
     /// nothing is written: the host records `contents` as the file's new content, which later
     /// reads through the context's helpers return for the rest of the run.
+    ///
+    /// Before writing, it removes the file's temporary files that earlier writes, killed
+    /// before their rename, left behind (`.NAME.XXXXXX.tmp` beside the file): under the lock
+    /// no other writer through the context can be using one.
     pub fn write_atomic(&self, contents: impl AsRef<[u8]>, new_mode: u32) -> crate::Result<()> {
         self.record(AccessKind::Write);
-        crate::fs::write_or_record(Some(&self.host), &self.path, contents.as_ref(), new_mode)
+        crate::fs::write_or_record(
+            Some(&self.host),
+            &self.path,
+            contents.as_ref(),
+            new_mode,
+            crate::fs::LeftoverTemps::Remove,
+        )
     }
 
     fn record(&self, kind: AccessKind) {
@@ -663,6 +673,80 @@ mod tests {
         let error = lock.write_atomic("text\n", 0o644).unwrap_err();
 
         assert!(format!("{error:#}").contains("is a directory"), "{error:#}");
+        assert_eq!(host.changes(), []);
+    }
+
+    /// Returns the sorted names in `dir`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn lock_write_atomic_removes_leftover_temps() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        fs::create_dir(&etc).unwrap();
+        for name in [
+            "big",
+            ".big.AbC123.tmp",
+            ".big.zz9Q0x.tmp",
+            ".big.short.tmp",
+            "other",
+        ] {
+            fs::write(etc.join(name), "x").unwrap();
+        }
+        fs::write(etc.join(".other.AbC123.tmp"), "x").unwrap();
+        let host = RecordingHost::new(dir.path(), false, false);
+        let lock = host.context().file_lock("/etc/big").unwrap();
+
+        lock.write_atomic("new\n", 0o644).unwrap();
+
+        assert_eq!(
+            names_in(&etc),
+            [".big.short.tmp", ".other.AbC123.tmp", "big", "other"],
+            "only the locked file's own temporary files are removed"
+        );
+        assert_eq!(fs::read_to_string(etc.join("big")).unwrap(), "new\n");
+    }
+
+    #[test]
+    fn check_lock_write_atomic_keeps_leftover_temps() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        fs::create_dir(&etc).unwrap();
+        fs::write(etc.join(".big.AbC123.tmp"), "x").unwrap();
+        let host = RecordingHost::new(dir.path(), true, true);
+        let lock = host.context().file_lock("/etc/big").unwrap();
+
+        lock.write_atomic("new\n", 0o644).unwrap();
+
+        assert_eq!(
+            names_in(&etc),
+            [".big.AbC123.tmp"],
+            "a check run changes nothing"
+        );
+    }
+
+    #[test]
+    fn write_to_root_fails_before_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir(&root).unwrap();
+        let host = RecordingHost::new(&root, false, true);
+        let lock = host.context().file_lock("/").unwrap();
+
+        let error = lock.write_atomic("text\n", 0o644).unwrap_err();
+
+        let message = format!("{error:#}");
+        assert!(message.contains(&root.display().to_string()), "{message}");
+        assert!(message.contains("the run's root directory"), "{message}");
+        assert_eq!(names_in(dir.path()), ["root"], "nothing beside the root");
+        assert_eq!(names_in(&root), Vec::<String>::new(), "nothing in the root");
         assert_eq!(host.changes(), []);
     }
 

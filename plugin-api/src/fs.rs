@@ -13,6 +13,7 @@
 //! [`FileLock`]: crate::FileLock
 //! [`Context::resolve`]: crate::Context::resolve
 
+use std::ffi::OsStr;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
@@ -91,8 +92,34 @@ fn read_unrecorded(path: &Path) -> Result<Option<String>> {
 pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>, new_mode: u32) -> Result<()> {
     let host = crate::export::current_host();
     record_for_audit(host.as_ref(), AccessKind::Write, path);
-    write_or_record(host.as_ref(), path, contents.as_ref(), new_mode)
+    // Without the file's lock, another writer's temporary file may be in use.
+    write_or_record(
+        host.as_ref(),
+        path,
+        contents.as_ref(),
+        new_mode,
+        LeftoverTemps::Keep,
+    )
 }
+
+/// The handling of temporary files that earlier writes of the same file left in its
+/// directory when they were killed before their rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeftoverTemps {
+    /// Leave them, because the caller may not hold the file's lock, and another writer may
+    /// still be using one.
+    Keep,
+    /// Remove them before writing. Only a caller holding the file's lock may request this.
+    /// Every writer through the context holds that lock until its rename, across processes
+    /// too, so a temporary file of that file found then belongs to a writer that is gone.
+    Remove,
+}
+
+/// Random characters in a temporary file's name, between `.NAME.` and [`TEMP_SUFFIX`].
+const TEMP_RANDOM_CHARS: usize = 6;
+
+/// The end of a temporary file's name.
+const TEMP_SUFFIX: &str = ".tmp";
 
 /// Tells the host about an access when this thread runs a module's `configure`, so that its
 /// access audit sees writes made without the file's lock too.
@@ -113,10 +140,17 @@ pub(crate) fn write_or_record(
     path: &Path,
     contents: &[u8],
     new_mode: u32,
+    leftovers: LeftoverTemps,
 ) -> Result<()> {
     let Some(host) = host else {
-        return write_unrecorded(path, contents, new_mode);
+        return write_unrecorded(path, contents, new_mode, leftovers);
     };
+    if path == Path::new(OsStr::from_bytes(&host.root())) {
+        bail!(
+            "cannot write {}: it is the run's root directory, not a file",
+            path.display()
+        );
+    }
     if host.check_mode() {
         check_replaceable(path)?;
         let old = match host.staged_content(path_bytes(path)) {
@@ -131,10 +165,10 @@ pub(crate) fn write_or_record(
         return Ok(());
     }
     if !host.records_changes() {
-        return write_unrecorded(path, contents, new_mode);
+        return write_unrecorded(path, contents, new_mode, leftovers);
     }
     let old = content_on_disk(path)?;
-    write_unrecorded(path, contents, new_mode)?;
+    write_unrecorded(path, contents, new_mode, leftovers)?;
     host.record_change(
         path_bytes(path),
         old.map(RVec::from).into(),
@@ -185,7 +219,16 @@ fn path_bytes(path: &Path) -> RSlice<'_, u8> {
 }
 
 /// Replaces a file like [`write_atomic`] without telling the host.
-fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
+///
+/// Fails on a directory at `path` before creating anything, because the temporary file would
+/// go to the directory's parent, which for the run's root lies outside the root.
+fn write_unrecorded(
+    path: &Path,
+    contents: &[u8],
+    new_mode: u32,
+    leftovers: LeftoverTemps,
+) -> Result<()> {
+    check_replaceable(path)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => bail!(
@@ -195,6 +238,9 @@ fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
     };
     fs::create_dir_all(dir)
         .with_context(|| format!("failed to create directory {}", dir.display()))?;
+    if leftovers == LeftoverTemps::Remove {
+        remove_leftover_temps(dir, path);
+    }
 
     let existing = match fs::metadata(path) {
         Ok(metadata) => Some(metadata),
@@ -205,8 +251,9 @@ fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
     };
 
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name(path)))
-        .suffix(".tmp")
+        .prefix(&temp_prefix(path))
+        .rand_bytes(TEMP_RANDOM_CHARS)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .with_context(|| format!("failed to create a temporary file in {}", dir.display()))?;
     let temp_error =
@@ -244,10 +291,46 @@ fn write_unrecorded(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
         .with_context(|| format!("failed to flush directory {}", dir.display()))
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
+/// Returns the start of the names of `path`'s temporary files: `.NAME.`.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
         .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    format!(".{name}.")
+}
+
+/// Returns whether `entry`, a name in `path`'s directory, has the form of the temporary files
+/// [`write_unrecorded`] creates for `path`: `.NAME.` and [`TEMP_RANDOM_CHARS`] letters or
+/// digits, then [`TEMP_SUFFIX`].
+fn is_temp_of(entry: &OsStr, path: &Path) -> bool {
+    let random = entry
+        .as_bytes()
+        .strip_prefix(temp_prefix(path).as_bytes())
+        .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX.as_bytes()));
+    random.is_some_and(|random| {
+        random.len() == TEMP_RANDOM_CHARS && random.iter().all(u8::is_ascii_alphanumeric)
+    })
+}
+
+/// Removes the regular files in `dir` that are temporary files of `path`, left by writes that
+/// were killed before their rename. The caller holds `path`'s lock.
+///
+/// Removal is best effort: a leftover that cannot be listed or removed stays, and the write
+/// goes on, because it does not depend on it.
+fn remove_leftover_temps(dir: &Path, path: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !is_temp_of(&entry.file_name(), path) {
+            continue;
+        }
+        // Never follow a symlink or descend into a directory that happens to match.
+        if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Gives `file` the owner and group of the file it replaces, when they differ.
@@ -321,6 +404,74 @@ mod tests {
 
         assert!(format!("{error:#}").contains("occupied"), "{error:#}");
         assert_eq!(names_in(dir.path()), ["occupied"]);
+    }
+
+    #[test]
+    fn write_atomic_to_directory_fails_before_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("occupied");
+        fs::create_dir(&path).unwrap();
+
+        let message = format!("{:#}", write_atomic(&path, "new\n", 0o644).unwrap_err());
+
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("it is a directory"), "{message}");
+        assert!(
+            !message.contains("temporary"),
+            "the write fails before it creates a temporary file: {message}"
+        );
+    }
+
+    #[test]
+    fn temp_names_of_a_file_match_exactly() {
+        let path = Path::new("/root/etc/big");
+        let cases = [
+            (".big.AbC123.tmp", true),
+            (".big.000000.tmp", true),
+            (".big.AbC12.tmp", false),
+            (".big.AbC1234.tmp", false),
+            (".big.AbC-12.tmp", false),
+            (".big.AbC123.tmp.old", false),
+            ("big.AbC123.tmp", false),
+            (".bigger.AbC123.tmp", false),
+            (".big.x.AbC123.tmp", false),
+            ("big", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(is_temp_of(OsStr::new(name), path), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn leftover_temps_removed_only_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("target");
+        fs::write(&target, "kept\n").unwrap();
+        fs::write(dir.path().join(".big.AbC123.tmp"), "stale").unwrap();
+        fs::create_dir(dir.path().join(".big.DiR456.tmp")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join(".big.LiNk78.tmp")).unwrap();
+
+        write_unrecorded(&path, b"first\n", 0o644, LeftoverTemps::Keep).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            [
+                ".big.AbC123.tmp",
+                ".big.DiR456.tmp",
+                ".big.LiNk78.tmp",
+                "big"
+            ]
+        );
+
+        write_unrecorded(&path, b"second\n", 0o644, LeftoverTemps::Remove).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            [".big.DiR456.tmp", ".big.LiNk78.tmp", "big"],
+            "only regular files are removed, never a directory or a symlink"
+        );
+        assert_eq!(fs::read_to_string(&target).unwrap(), "kept\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
     }
 
     #[test]

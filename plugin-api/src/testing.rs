@@ -562,7 +562,8 @@ impl LockTable {
         path: &Path,
         timeout: Option<Duration>,
     ) -> Result<(), String> {
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        // A timeout too large for a deadline waits without a limit, as in the host.
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut state = lock_ignoring_poison(&self.state);
         loop {
             let Some((owner, owner_name)) = state.held.get(path).cloned() else {
@@ -1195,6 +1196,25 @@ mod tests {
                 !running.is_finished(),
                 "the module waits for the test's lock"
             );
+            drop(held);
+            running.join().unwrap()
+        });
+
+        assert!(outcome.unwrap().is_changed());
+    }
+
+    #[test]
+    fn huge_lock_timeout_waits_for_release() {
+        let host = host().with_lock_timeout(Duration::MAX);
+        let held = host.lock("/etc/hosts").unwrap();
+        let module = probe(|ctx| {
+            let _lock = ctx.file_lock("/etc/hosts")?;
+            Ok(Outcome::changed("locked"))
+        });
+
+        let outcome = thread::scope(|scope| {
+            let running = scope.spawn(|| host.run(&module, ""));
+            thread::sleep(Duration::from_millis(50));
             drop(held);
             running.join().unwrap()
         });

@@ -174,6 +174,17 @@ impl Sandbox {
         self.spawn(&arguments)
     }
 
+    /// Starts `configurator COMMAND` on this sandbox's plugins and configuration with `extra`
+    /// arguments appended, without waiting for it; `run` gets the sandbox's root.
+    pub fn spawn_command(&self, command: &str, extra: &[&str]) -> Running {
+        if command == "run" {
+            return self.spawn_run(extra);
+        }
+        let mut arguments = self.common_arguments(command);
+        arguments.extend(extra.iter().map(OsString::from));
+        self.spawn(&arguments)
+    }
+
     /// Runs `configurator plan` on this sandbox with `extra` arguments appended.
     pub fn plan(&self, extra: &[&str]) -> Output {
         let mut arguments = self.common_arguments("plan");

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::deadline::deadline_after;
 use crate::locks::LockManager;
 use crate::module::ModuleCode;
 use crate::services::ModuleServices;
@@ -69,8 +70,11 @@ struct RunningModule {
 }
 
 impl RunningModule {
+    /// Returns when the module times out. `None` means it runs without a limit, because it
+    /// has no timeout or one too large for a deadline.
     fn deadline(&self) -> Option<Instant> {
-        self.limit.map(|limit| self.clock + limit)
+        self.limit
+            .and_then(|limit| deadline_after(self.clock, limit))
     }
 }
 
@@ -394,7 +398,7 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
             );
             // A fail-fast stop that came first stays the reason the rest did not start.
             self.stop.get_or_insert(StopReason::Interrupted);
-            self.grace_deadline = Some(now + grace);
+            self.grace_deadline = deadline_after(now, grace);
         }
         if count > 1 && !self.running.is_empty() {
             tracing::warn!("interrupted again: abandoning the running modules now");
@@ -412,7 +416,7 @@ impl<'a, M: ModuleCode + ?Sized + 'static> Coordinator<'a, M> {
                 continue;
             };
             match running.limit {
-                Some(limit) if running.clock + limit <= now => {
+                Some(limit) if running.deadline().is_some_and(|deadline| deadline <= now) => {
                     expired.push((index, Status::TimedOut { limit }));
                 }
                 _ if grace_over => expired.push((index, Status::Interrupted)),

@@ -34,6 +34,7 @@ pub struct DiffEntry<'a> {
     /// The module that changed the file.
     pub module: &'a str,
     /// The file as a system path, such as `/etc/hosts`.
+    #[serde(serialize_with = "super::json::serialize_path")]
     pub path: &'a Path,
     /// The unified diff, without colour.
     pub diff: String,

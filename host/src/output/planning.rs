@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::table;
+use super::{RejectedFile, rejected_files, table};
 use crate::explain::{Explanation, LatestDependency};
+use crate::loader::Rejection;
 use crate::module::ModuleInfo;
 use crate::plan::{Batch, Plan};
 use crate::selection::{LeftOut, Selected};
@@ -30,6 +31,8 @@ pub struct PlanDocument<'a> {
     pub added_as_dependencies: &'a [String],
     /// Enabled modules that `--only` or `--skip` leave out.
     pub left_out: Vec<LeftOutEntry<'a>>,
+    /// The plugin files that `--skip-broken` left out of the plan.
+    pub rejected: Vec<RejectedFile<'a>>,
 }
 
 /// One module of [`PlanDocument::modules`]: its metadata, batch and the reason for it.
@@ -57,12 +60,14 @@ pub struct LeftOutEntry<'a> {
 }
 
 impl<'a> PlanDocument<'a> {
-    /// Builds the document for `plan`, made from `modules` after `selected` was applied.
+    /// Builds the document for `plan`, made from `modules` after `selected` was applied, with
+    /// the plugin files rejected before planning.
     pub fn new(
         plan: &'a Plan,
         modules: &'a [ModuleInfo],
         explanation: &'a Explanation,
         selected: &'a Selected,
+        rejected: &'a [Rejection],
     ) -> Self {
         let mut planned: Vec<PlannedModule<'a>> = explanation
             .placements
@@ -97,6 +102,7 @@ impl<'a> PlanDocument<'a> {
                     reason: left_out.reason.to_string(),
                 })
                 .collect(),
+            rejected: rejected_files(rejected),
         }
     }
 }
@@ -250,7 +256,7 @@ left out:
         let explanation = explain(&plan, &modules);
         let selected = Selected::default();
 
-        let document = PlanDocument::new(&plan, &modules, &explanation, &selected);
+        let document = PlanDocument::new(&plan, &modules, &explanation, &selected, &[]);
         let json = serde_json::to_value(&document).unwrap();
 
         assert_eq!(json["batches"][1]["modules"][0], "gamma");
@@ -276,5 +282,6 @@ left out:
             serde_json::json!(["alpha", "gamma"])
         );
         assert_eq!(json["left_out"], serde_json::json!([]));
+        assert_eq!(json["rejected"], serde_json::json!([]));
     }
 }

@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use crate::changes::FileChange;
 use crate::execute::{ModuleReport, RunReport, Status};
+use crate::loader::Rejection;
 use crate::locks::LockWait;
 use crate::plan::Plan;
 
-use super::status_detail;
+use super::{RejectedFile, json, rejected_files, status_detail};
 
 /// The version of the report's schema.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -32,6 +33,7 @@ pub struct ReportPlugin {
     /// The `plugin-api` version the plugin was built against.
     pub interface_version: String,
     /// The plugin file.
+    #[serde(serialize_with = "json::serialize_optional_path")]
     pub file: Option<PathBuf>,
     /// The SHA-256 of the file that was loaded, as lowercase hex.
     pub sha256: String,
@@ -58,11 +60,13 @@ pub struct ReportInput<'a> {
     pub jobs: usize,
     /// Whether the run was a check run.
     pub check: bool,
+    /// The plugin files that `--skip-broken` left out of the run.
+    pub rejected: &'a [Rejection],
 }
 
 /// The report document.
 #[derive(Debug, Serialize)]
-pub struct ReportDocument {
+pub struct ReportDocument<'a> {
     /// [`REPORT_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The host binary.
@@ -77,6 +81,8 @@ pub struct ReportDocument {
     pub modules: Vec<ModuleEntry>,
     /// Counts and sums over the modules.
     pub totals: Totals,
+    /// The plugin files that `--skip-broken` left out of the run.
+    pub rejected: Vec<RejectedFile<'a>>,
 }
 
 /// The host binary's versions.
@@ -146,6 +152,7 @@ pub struct ModuleEntry {
     /// The worker thread's name; `null` when it never started or was abandoned.
     pub thread: Option<String>,
     /// The files the module changed, or would change in a check run, as system paths.
+    #[serde(serialize_with = "json::serialize_paths")]
     pub files_changed: Vec<PathBuf>,
     /// Seconds the module spent waiting for locks, summed over its requests.
     pub lock_wait_seconds: f64,
@@ -157,6 +164,7 @@ pub struct ModuleEntry {
 #[derive(Debug, Serialize)]
 pub struct LockWaitEntry {
     /// The locked file as a system path.
+    #[serde(serialize_with = "json::serialize_path")]
     pub path: PathBuf,
     /// The module of this run holding the lock when the request began, if any.
     pub holder: Option<String>,
@@ -204,7 +212,7 @@ pub fn status_id(status: &Status) -> &'static str {
 }
 
 /// Builds the report document of a run.
-pub fn report_document(input: ReportInput<'_>) -> ReportDocument {
+pub fn report_document(input: ReportInput<'_>) -> ReportDocument<'_> {
     let batch_of: BTreeMap<&str, usize> = input
         .plan
         .batches
@@ -273,6 +281,7 @@ pub fn report_document(input: ReportInput<'_>) -> ReportDocument {
         },
         modules,
         totals,
+        rejected: rejected_files(input.rejected),
     }
 }
 
@@ -315,7 +324,7 @@ fn module_entry(
 
 /// Writes `document` as pretty-printed JSON to `path` atomically, as [`write_atomically`]
 /// does.
-pub fn write_report(path: &Path, document: &ReportDocument) -> io::Result<()> {
+pub fn write_report(path: &Path, document: &ReportDocument<'_>) -> io::Result<()> {
     let mut json = serde_json::to_vec_pretty(document)?;
     json.push(b'\n');
     write_atomically(path, &json)

@@ -12,13 +12,17 @@
 //!   destructor, which would hit the host when it exits too), each file of the batch that
 //!   passed is examined again alone, to find the one at fault.
 //!
+//! Each helper runs in a process group of its own, which is killed when the helper ends, so
+//! that a process a plugin's constructor started cannot outlive it or hold its report channel
+//! open. A triggered [`Interrupt`] kills the helpers and stops the examination.
+//!
 //! Batches hold at most [`MAX_BATCH`] files, because a helper keeps a descriptor open per
 //! file it loaded (see [`crate::loader::load_file`]).
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead as _, BufReader, Read, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::process::ExitStatusExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -26,7 +30,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
+
 use super::protocol::{FileIdentity, RejectedFile, Report, Verdict};
+use crate::deadline::deadline_after;
+use crate::execute::Interrupt;
 
 /// The hidden subcommand that makes the `configurator` binary a plugin scanner.
 pub const SCAN_SUBCOMMAND: &str = "__scan";
@@ -42,6 +50,10 @@ const STDERR_TAIL_BYTES: usize = 4096;
 /// How long to wait for the rest of a dead helper's stderr.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 
+/// How often a wait for a helper checks for an interrupt and for a helper that exited while
+/// a process it started keeps its report channel open.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// How to run the plugin scanner.
 #[derive(Debug, Clone)]
 pub struct Scanner {
@@ -49,6 +61,8 @@ pub struct Scanner {
     pub program: PathBuf,
     /// How long loading one file may take before the file is rejected as hung.
     pub timeout: Duration,
+    /// The interrupt that SIGINT, SIGTERM and SIGHUP trigger, which stops the examination.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// The outcome of examining one file.
@@ -74,8 +88,19 @@ pub struct StartError {
     pub source: io::Error,
 }
 
+/// Why the examination stopped before every file had a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum ExamineError {
+    /// A helper could not be started.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A signal interrupted the examination.
+    #[error("interrupted while the plugin scanner was examining plugin files")]
+    Interrupted,
+}
+
 /// Examines every file in helper processes and returns a finding per file, in the given order.
-pub fn examine(scanner: &Scanner, jobs: &[PathBuf]) -> Result<Vec<Finding>, StartError> {
+pub fn examine(scanner: &Scanner, jobs: &[PathBuf]) -> Result<Vec<Finding>, ExamineError> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -90,17 +115,17 @@ pub fn examine(scanner: &Scanner, jobs: &[PathBuf]) -> Result<Vec<Finding>, Star
     let queue: Mutex<VecDeque<Vec<usize>>> =
         Mutex::new(indexes.chunks(batch_size).map(<[usize]>::to_vec).collect());
     let findings: Mutex<Vec<Option<Finding>>> = Mutex::new(vec![None; jobs.len()]);
-    let start_error: Mutex<Option<StartError>> = Mutex::new(None);
+    let stop: Mutex<Option<ExamineError>> = Mutex::new(None);
 
     thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                work(scanner, jobs, &queue, &findings, &start_error);
+                work(scanner, jobs, &queue, &findings, &stop);
             });
         }
     });
 
-    if let Some(error) = lock(&start_error).take() {
+    if let Some(error) = lock(&stop).take() {
         return Err(error);
     }
     let findings = findings
@@ -108,7 +133,7 @@ pub fn examine(scanner: &Scanner, jobs: &[PathBuf]) -> Result<Vec<Finding>, Star
         .unwrap_or_else(PoisonError::into_inner);
     Ok(findings
         .into_iter()
-        .map(|finding| finding.expect("every job is examined unless a helper cannot start"))
+        .map(|finding| finding.expect("every job is examined unless the examination stopped"))
         .collect())
 }
 
@@ -122,13 +147,17 @@ fn work(
     jobs: &[PathBuf],
     queue: &Mutex<VecDeque<Vec<usize>>>,
     findings: &Mutex<Vec<Option<Finding>>>,
-    start_error: &Mutex<Option<StartError>>,
+    stop: &Mutex<Option<ExamineError>>,
 ) {
     loop {
         let Some(batch) = lock(queue).pop_front() else {
             return;
         };
-        if lock(start_error).is_some() {
+        if lock(stop).is_some() {
+            return;
+        }
+        if is_interrupted(scanner) {
+            lock(stop).get_or_insert(ExamineError::Interrupted);
             return;
         }
         match run_batch(scanner, jobs, &batch) {
@@ -144,7 +173,7 @@ fn work(
                 }
             }
             Err(error) => {
-                lock(start_error).get_or_insert(error);
+                lock(stop).get_or_insert(error);
                 return;
             }
         }
@@ -158,20 +187,27 @@ struct BatchOutcome {
     again: Vec<Vec<usize>>,
 }
 
+fn is_interrupted(scanner: &Scanner) -> bool {
+    scanner
+        .interrupt
+        .as_ref()
+        .is_some_and(|interrupt| interrupt.trigger_count() > 0)
+}
+
 /// Runs one helper over `batch`.
 fn run_batch(
     scanner: &Scanner,
     jobs: &[PathBuf],
     batch: &[usize],
-) -> Result<BatchOutcome, StartError> {
-    let mut helper = Helper::start(&scanner.program)?;
+) -> Result<BatchOutcome, ExamineError> {
+    let mut helper = Helper::start(scanner)?;
     let mut outcome = BatchOutcome::default();
     let mut passed = Vec::new();
 
     for (position, &job) in batch.iter().enumerate() {
         let path = &jobs[job];
         tracing::debug!("the plugin scanner examines {}", path.display());
-        match helper.examine(path, scanner.timeout) {
+        match helper.examine(path) {
             Ok(report) => {
                 if matches!(report.verdict, Verdict::Plugin(_)) {
                     passed.push(job);
@@ -183,6 +219,7 @@ fn run_batch(
                 };
                 outcome.findings.push((job, finding));
             }
+            Err(Failure::Interrupted) => return Err(ExamineError::Interrupted),
             Err(failure) => {
                 tracing::debug!(
                     "the plugin scanner failed on {}: {failure:?}",
@@ -200,7 +237,10 @@ fn run_batch(
         }
     }
 
-    if let Err(failure) = helper.finish(scanner.timeout) {
+    if let Err(failure) = helper.finish() {
+        if let Failure::Interrupted = failure {
+            return Err(ExamineError::Interrupted);
+        }
         tracing::debug!("the plugin scanner failed while exiting: {failure:?}");
         // The files that passed are the suspects; a rejected file is never loaded by the host.
         outcome.findings.retain(|(job, _)| !passed.contains(job));
@@ -237,6 +277,8 @@ enum Failure {
     Hung,
     /// It answered with something that is not a report.
     Garbled(String),
+    /// A signal interrupted the wait, and the helper was killed.
+    Interrupted,
 }
 
 impl Failure {
@@ -269,6 +311,10 @@ impl Failure {
                 format!("the plugin scanner sent an unreadable report while loading it: {line}"),
                 false,
             ),
+            (Self::Interrupted, _) => (
+                "a signal interrupted the plugin scanner while it was loading it".to_owned(),
+                false,
+            ),
         };
         let detail = match self {
             Self::Ended { stderr, .. } if !stderr.trim().is_empty() => Some(format!(
@@ -295,7 +341,7 @@ fn describe_end(status: ExitStatus, stderr: &str) -> (String, bool) {
                 format!("crashed the plugin scanner with {name} while it was being loaded");
             return (reason, true);
         }
-        // Sent from outside, such as Ctrl-C's SIGINT, which reaches the whole process group.
+        // Sent from outside, such as a SIGKILL from the operator or the kernel.
         let reason = format!("the plugin scanner was ended by {name} while it was loading it");
         return (reason, false);
     }
@@ -369,6 +415,8 @@ fn signal_name(signal: i32) -> Option<&'static str> {
 /// One running helper process.
 struct Helper {
     child: Child,
+    /// The helper's process id, which also names its process group.
+    pid: Pid,
     stdin: Option<ChildStdin>,
     /// Lines the helper wrote to its report channel; disconnected once it exited.
     replies: Receiver<String>,
@@ -376,15 +424,33 @@ struct Helper {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Disconnected once the helper's stderr is closed.
     stderr_closed: Receiver<()>,
+    /// How long loading one file may take.
+    timeout: Duration,
+    interrupt: Option<Interrupt>,
+    /// Whether the helper has been reaped, after which its process id may name another process.
+    reaped: bool,
+}
+
+/// What a wait for the helper's next report line ended with.
+enum Reply {
+    Line(String),
+    /// The report channel closed: the helper exited.
+    Closed,
+    TimedOut,
+    Interrupted,
 }
 
 impl Helper {
-    fn start(program: &Path) -> Result<Self, StartError> {
+    fn start(scanner: &Scanner) -> Result<Self, StartError> {
+        let program = &scanner.program;
         let mut child = Command::new(program)
             .arg(SCAN_SUBCOMMAND)
             // Resolve every symbol at load time, so that a library with an unresolvable symbol
             // fails in `dlopen` with a message rather than later with an exit.
             .env("LD_BIND_NOW", "1")
+            // A process group of its own, so that killing the group also ends what a plugin's
+            // constructor started, and Ctrl-C reaches only the host, which stops the helpers.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -393,6 +459,7 @@ impl Helper {
                 program: program.to_owned(),
                 source,
             })?;
+        let pid = Pid::from_child(&child);
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -420,15 +487,19 @@ impl Helper {
 
         Ok(Self {
             child,
+            pid,
             stdin,
             replies,
             stderr,
             stderr_closed,
+            timeout: scanner.timeout,
+            interrupt: scanner.interrupt.clone(),
+            reaped: false,
         })
     }
 
     /// Sends one path and waits for its report.
-    fn examine(&mut self, path: &Path, timeout: Duration) -> Result<Report, Failure> {
+    fn examine(&mut self, path: &Path) -> Result<Report, Failure> {
         let mut request = path.as_os_str().as_bytes().to_vec();
         request.push(0);
         let sent = match &mut self.stdin {
@@ -437,45 +508,103 @@ impl Helper {
         };
         if sent.is_err() {
             // The helper has exited, and its exit status gives the reason.
-            return Err(self.wait_for_exit(timeout));
+            return Err(self.wait_for_exit());
         }
-        match self.replies.recv_timeout(timeout) {
-            Ok(line) => serde_json::from_str(&line).map_err(|error| {
+        match self.next_reply(deadline_after(Instant::now(), self.timeout)) {
+            Reply::Line(line) => serde_json::from_str(&line).map_err(|error| {
                 self.kill();
                 Failure::Garbled(format!("{error}: {}", truncate(&line, 200)))
             }),
-            Err(RecvTimeoutError::Timeout) => {
+            Reply::TimedOut => {
                 self.kill();
                 Err(Failure::Hung)
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.wait_for_exit(timeout)),
+            Reply::Interrupted => {
+                self.kill();
+                Err(Failure::Interrupted)
+            }
+            Reply::Closed => Err(self.wait_for_exit()),
         }
     }
 
     /// Ends the helper's input and waits for it to exit; `Ok` when it exited with success.
-    fn finish(mut self, timeout: Duration) -> Result<(), Failure> {
+    fn finish(mut self) -> Result<(), Failure> {
         drop(self.stdin.take());
-        match self.wait_for_exit(timeout) {
+        match self.wait_for_exit() {
             Failure::Ended { status, .. } if status.success() => Ok(()),
             failure => Err(failure),
         }
     }
 
-    /// Waits until the helper closes its report channel, which it does by exiting, and returns
-    /// how it ended. A helper that takes longer than `timeout` is killed.
-    fn wait_for_exit(&mut self, timeout: Duration) -> Failure {
-        let deadline = Instant::now() + timeout;
+    /// Waits for the next report line until `deadline` (`None` for no limit), checking for
+    /// an interrupt meanwhile.
+    ///
+    /// A helper that exited while a process it started, such as one forked by a plugin's
+    /// constructor, keeps the report channel open would never close it: its process group is
+    /// killed then, which closes it.
+    fn next_reply(&mut self, deadline: Option<Instant>) -> Reply {
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match self.replies.recv_timeout(remaining) {
-                Ok(line) => tracing::debug!("the plugin scanner sent an unexpected line: {line}"),
-                Err(RecvTimeoutError::Disconnected) => break,
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(|interrupt| interrupt.trigger_count() > 0)
+            {
+                return Reply::Interrupted;
+            }
+            let wait = match deadline {
+                Some(deadline) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        return Reply::TimedOut;
+                    }
+                    remaining.min(POLL_INTERVAL)
+                }
+                None => POLL_INTERVAL,
+            };
+            match self.replies.recv_timeout(wait) {
+                Ok(line) => return Reply::Line(line),
+                Err(RecvTimeoutError::Disconnected) => return Reply::Closed,
                 Err(RecvTimeoutError::Timeout) => {
-                    self.kill();
-                    return Failure::Hung;
+                    if self.has_exited() {
+                        self.kill_group();
+                    }
                 }
             }
         }
+    }
+
+    /// Waits until the helper closes its report channel and exits, and returns how it ended.
+    /// A helper that takes longer than the timeout is killed.
+    fn wait_for_exit(&mut self) -> Failure {
+        let deadline = deadline_after(Instant::now(), self.timeout);
+        loop {
+            match self.next_reply(deadline) {
+                Reply::Line(line) => {
+                    tracing::debug!("the plugin scanner sent an unexpected line: {line}");
+                }
+                Reply::Closed => break,
+                Reply::TimedOut => {
+                    self.kill();
+                    return Failure::Hung;
+                }
+                Reply::Interrupted => {
+                    self.kill();
+                    return Failure::Interrupted;
+                }
+            }
+        }
+        // A helper closes the channel by exiting, which takes a moment after the close.
+        while !self.has_exited() {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                self.kill();
+                return Failure::Hung;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        // Whatever the helper started ends with it. Its process id, and with it the group's,
+        // stays taken until it is reaped below.
+        self.kill_group();
+        self.reaped = true;
         let status = match self.child.wait() {
             Ok(status) => status,
             Err(error) => {
@@ -489,18 +618,40 @@ impl Helper {
         Failure::Ended { status, stderr }
     }
 
+    /// Returns whether the helper has exited, without reaping it, so that its process id
+    /// cannot be reused while its process group is signalled.
+    fn has_exited(&self) -> bool {
+        matches!(
+            rustix::process::waitid(
+                WaitId::Pid(self.pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
+            ),
+            Ok(Some(_))
+        )
+    }
+
+    /// Kills every process left in the helper's process group, the helper included. Only
+    /// called before the helper is reaped.
+    fn kill_group(&self) {
+        // It fails only when the group is empty.
+        let _ = rustix::process::kill_process_group(self.pid, Signal::KILL);
+    }
+
     fn kill(&mut self) {
-        // Both fail only when the helper has already exited and been waited for.
+        if self.reaped {
+            return;
+        }
+        self.kill_group();
+        // The group kill ended the helper unless it left its group, which it does not do.
         let _ = self.child.kill();
+        self.reaped = true;
         let _ = self.child.wait();
     }
 }
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.kill();
-        }
+        self.kill();
     }
 }
 
@@ -572,11 +723,86 @@ mod tests {
         let scanner = Scanner {
             program: PathBuf::from("/nonexistent/configurator"),
             timeout: Duration::from_secs(1),
+            interrupt: None,
         };
         let error = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap_err();
         assert!(
             error.to_string().contains("/nonexistent/configurator"),
             "{error}"
+        );
+    }
+    /// Writes an executable shell script with `body` that stands in for the scanner program.
+    fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let program = dir.join("scanner");
+        std::fs::write(&program, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        program
+    }
+
+    #[test]
+    fn interrupt_stops_a_hanging_scanner() {
+        let dir = tempfile::tempdir().unwrap();
+        let interrupt = Interrupt::new();
+        let scanner = Scanner {
+            program: fake_scanner(dir.path(), "exec sleep 600"),
+            timeout: Duration::from_secs(300),
+            interrupt: Some(interrupt.clone()),
+        };
+        let trigger = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            interrupt.trigger();
+        });
+
+        let result = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]);
+        trigger.join().unwrap();
+
+        assert!(
+            matches!(result, Err(ExamineError::Interrupted)),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn forked_process_holding_reports_open_is_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        // The background process keeps the report channel open after the scanner exits.
+        let scanner = Scanner {
+            program: fake_scanner(dir.path(), "sleep 600 &\nexit 3"),
+            timeout: Duration::from_secs(120),
+            interrupt: None,
+        };
+
+        let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
+
+        let Verdict::Rejected(rejected) = &findings[0].verdict else {
+            panic!("a scanner that exits rejects the file");
+        };
+        assert!(
+            rejected.reason.contains("exit with status 3"),
+            "the scanner's exit is reported, not a hang: {}",
+            rejected.reason
+        );
+    }
+
+    #[test]
+    fn timeout_beyond_instant_range_is_no_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let scanner = Scanner {
+            program: fake_scanner(dir.path(), "exit 4"),
+            timeout: Duration::MAX,
+            interrupt: None,
+        };
+
+        let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
+
+        let Verdict::Rejected(rejected) = &findings[0].verdict else {
+            panic!("a scanner that exits rejects the file");
+        };
+        assert!(
+            rejected.reason.contains("exit with status 4"),
+            "{}",
+            rejected.reason
         );
     }
 }

@@ -301,3 +301,150 @@ fn lock_dir_leaving_root_is_rejected() {
         "nothing was written outside the root: {leaked:?}"
     );
 }
+
+#[test]
+fn lock_dir_naming_root_is_rejected() {
+    for value in ["", "/", "/run/.."] {
+        let sandbox = Sandbox::with_plugins(&["alpha"]);
+        sandbox.write_config(&format!(
+            "lock_dir = {value:?}\n[modules.alpha]\nwrite_files = [\"/etc/motd\"]\n"
+        ));
+
+        let output = sandbox.run(&[]);
+
+        assert_invalid_before_running(&output, &sandbox);
+        assert!(
+            output.stderr.contains(&format!("`lock_dir = {value:?}`")),
+            "the error names the setting and its value\n{output}"
+        );
+        assert!(
+            output
+                .stderr
+                .contains("expected a directory below the root"),
+            "{output}"
+        );
+        assert!(
+            !sandbox.path().join("durations.json").exists(),
+            "nothing was written beside the root\n{output}"
+        );
+        let in_root: Vec<_> = std::fs::read_dir(sandbox.root()).unwrap().collect();
+        assert!(
+            in_root.is_empty(),
+            "nothing was written in the root: {in_root:?}"
+        );
+    }
+}
+
+#[test]
+fn lock_dir_symlinked_to_root_is_rejected() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    std::os::unix::fs::symlink(".", sandbox.root().join("locks")).unwrap();
+    sandbox.write_config("lock_dir = \"/locks\"\n[modules.alpha]\nwrite_files = [\"/etc/motd\"]\n");
+
+    let output = sandbox.run(&[]);
+
+    assert_invalid_before_running(&output, &sandbox);
+    assert!(
+        output.stderr.contains("resolves to the root"),
+        "the error says where the lock directory leads\n{output}"
+    );
+    assert!(
+        !sandbox.path().join("durations.json").exists(),
+        "nothing was written beside the root\n{output}"
+    );
+}
+
+#[test]
+fn huge_timeouts_mean_no_limit() {
+    let sandbox = Sandbox::with_plugins(&["writer-a", "writer-b"]);
+    sandbox.write_config(
+        "[modules.writer-a]\ntimeout = 1.8e19\nwrite_files = [\"/etc/shared\"]\n\
+         [modules.writer-b]\nwrite_files = [\"/etc/shared\"]\n",
+    );
+
+    for arguments in [
+        ["--timeout", "9.3e18", "--lock-timeout", "1.8e19"],
+        ["--timeout", "1e20", "--lock-timeout", "1e20"],
+    ] {
+        let output = sandbox.run(&arguments);
+
+        assert_eq!(output.code(), Some(0), "{arguments:?}\n{output}");
+        for module in ["writer-a", "writer-b"] {
+            assert_eq!(
+                output.recap_status(module),
+                Some(Status::Changed),
+                "{arguments:?}: {module} ran to its end\n{output}"
+            );
+        }
+        assert!(!output.all_text().contains("panicked"), "{output}");
+    }
+}
+
+#[test]
+fn tiny_lock_timeout_is_accepted() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_config("[modules.alpha]\nwrite_files = [\"/etc/motd\"]\n");
+
+    let output = sandbox.run(&["--lock-timeout", "0.0000000001"]);
+
+    assert_eq!(
+        output.code(),
+        Some(0),
+        "a timeout below one nanosecond rounds up to one, and a free lock needs no wait\n{output}"
+    );
+}
+
+#[test]
+fn invalid_timeout_options_name_option_and_value() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let cases = [
+        ("0", "`0` is zero"),
+        ("-1", "`-1` is negative"),
+        ("nan", "`nan` is NaN"),
+        ("inf", "`inf` is infinite"),
+        ("soon", "`soon` is not a number"),
+    ];
+    for option in ["--timeout", "--lock-timeout"] {
+        for (value, reason) in cases {
+            // The `=` form keeps `-1` from being read as an option.
+            let output = sandbox.run(&[&format!("{option}={value}")]);
+
+            assert_invalid_before_running(&output, &sandbox);
+            assert!(
+                output.stderr.contains(option),
+                "{option} {value}: the error names the option\n{output}"
+            );
+            assert!(
+                output.stderr.contains(&format!("'{value}'")),
+                "{option} {value}: the error names the value\n{output}"
+            );
+            assert!(output.stderr.contains(reason), "{option} {value}\n{output}");
+        }
+    }
+}
+
+#[test]
+fn invalid_config_timeout_names_setting_and_value() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    for (text, shown) in [
+        (
+            "lock_timeout = -1\n",
+            "`lock_timeout` is invalid: `-1` is negative",
+        ),
+        (
+            "scan_timeout = 0\n",
+            "`scan_timeout` is invalid: `0` is zero",
+        ),
+        (
+            "[modules.alpha]\ntimeout = inf\n",
+            "`timeout` in [modules.alpha] is invalid: `inf` is infinite",
+        ),
+    ] {
+        sandbox.write_config(text);
+
+        let output = sandbox.run(&[]);
+
+        assert_invalid_before_running(&output, &sandbox);
+        assert!(output.stderr.contains(shown), "{text}\n{output}");
+    }
+}

@@ -101,3 +101,49 @@ fn spellings_of_one_file_share_one_lock() {
         "both spellings locked one sidecar file"
     );
 }
+
+#[test]
+fn write_to_root_fails_before_creating_anything() {
+    let sandbox = Sandbox::with_plugins(&["writer-a"]);
+    sandbox.write_config("[modules.writer-a]\nwrite_files = [\"/\"]\n");
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(1), "{output}");
+    assert_eq!(
+        output.recap_status("writer-a"),
+        Some(Status::Failed),
+        "{output}"
+    );
+    let root = fs::canonicalize(sandbox.root()).unwrap();
+    assert!(
+        output.all_text().contains(&format!(
+            "cannot write {}: it is the run's root directory",
+            root.display()
+        )),
+        "the error names the root\n{output}"
+    );
+    assert!(
+        !output.all_text().contains("temporary file"),
+        "the write failed before it created a temporary file\n{output}"
+    );
+    let temporary: Vec<String> = names_in(sandbox.path())
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(
+        temporary,
+        Vec::<String>::new(),
+        "no temporary file was left beside the root"
+    );
+}
+
+/// Returns the sorted names in `dir`.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

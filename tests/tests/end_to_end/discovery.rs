@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::path_text;
 use crate::rejection::system_library;
+use crate::schedule::send_signal;
 
 /// The seed of the damaged-file corpus; change it to try other damage.
 const CORPUS_SEED: u64 = 0x5eed_c0de;
@@ -425,6 +426,34 @@ fn crashing_settings_check_is_rejected_by_scanner() {
             run.recap_status(good),
             Some(Status::Changed),
             "`{good}` runs beside the broken file\n{run}"
+        );
+    }
+}
+
+#[test]
+fn signal_stops_discovery_of_hanging_plugin() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.add_plugin("hanging-constructor");
+    // Far longer than the test waits: only the signal can end the discovery early.
+    sandbox.write_config("scan_timeout = 600\n");
+
+    for command in ["run", "plan"] {
+        let running = sandbox.spawn_command(command, &[]);
+        // Time for the host to start the plugin scanner on the hanging library.
+        std::thread::sleep(Duration::from_millis(500));
+        send_signal(&running, "INT");
+        let output = running.wait();
+
+        assert_eq!(
+            output.code(),
+            Some(130),
+            "`{command}` exits as interrupted\n{output}"
+        );
+        assert!(
+            output
+                .stderr
+                .contains("interrupted while the plugin scanner was examining"),
+            "`{command}` says what was interrupted\n{output}"
         );
     }
 }

@@ -13,6 +13,7 @@ mod config;
 mod confinement;
 mod discovery;
 mod failures;
+mod json_output;
 mod locking;
 mod logging;
 mod operator;

@@ -121,3 +121,51 @@ fn systemd_service_uses_accepted_options() {
         );
     }
 }
+
+#[test]
+fn man_page_of_quoted_command() {
+    let sandbox = Sandbox::empty();
+
+    let quoted = sandbox.invoke(&["man", "config show"]);
+    let words = sandbox.invoke(&["man", "config", "show"]);
+
+    assert_eq!(quoted.code(), Some(0), "{quoted}");
+    assert!(
+        quoted.stdout.contains(".TH configurator-config-show 1"),
+        "{quoted}"
+    );
+    assert_eq!(quoted.stdout, words.stdout, "both spellings print one page");
+}
+
+#[test]
+fn man_page_of_unknown_command_lists_commands() {
+    let sandbox = Sandbox::empty();
+
+    let output = sandbox.invoke(&["man", "runn"]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    assert!(
+        output
+            .stderr
+            .contains("no man page for `runn`: the commands of `configurator` are run,"),
+        "{output}"
+    );
+}
+
+#[test]
+fn config_show_gives_default_lock_timeout() {
+    let sandbox = Sandbox::empty();
+    sandbox.write_config("jobs = 2\n");
+
+    let output = sandbox.invoke(&["config", "show", "--config", path_text(sandbox.config())]);
+
+    assert_eq!(output.code(), Some(0), "{output}");
+    let shown: toml::Table = toml::from_str(&output.stdout)
+        .unwrap_or_else(|err| panic!("config show printed invalid TOML: {err}\n{output}"));
+    assert_eq!(
+        shown["lock_timeout"].as_integer(),
+        Some(600),
+        "the lock timeout a run uses without one set\n{output}"
+    );
+    assert!(!output.stdout.contains("waits without a limit"), "{output}");
+}

@@ -8,6 +8,9 @@ use std::process::Command;
 use configurator_e2e::Sandbox;
 use serde_json::Value;
 
+use crate::json_output::{add_non_utf8_file, listed_rejections};
+use crate::path_text;
+
 /// The file that `alpha` rewrites through its context, so that the run changes it.
 const CHANGED_FILE: &str = "/etc/report-test";
 
@@ -347,4 +350,51 @@ fn report_records_lock_wait() {
         total >= waited,
         "the total {total} s includes writer-b's {waited} s"
     );
+}
+
+#[test]
+fn report_lists_rejected_files() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let junk = sandbox.write_plugin_text("junk.so", "this is not a shared library\n");
+    let odd_path = add_non_utf8_file(&sandbox);
+    let report_path = sandbox.path().join("report.json");
+
+    let output = sandbox.run(&[
+        "--skip-broken",
+        "--report",
+        report_path.to_str().expect("UTF-8 path"),
+    ]);
+
+    assert_eq!(output.code(), Some(0), "{output}");
+    let report: Value = serde_json::from_str(&fs::read_to_string(&report_path).expect("report"))
+        .expect("valid JSON");
+    let errors = schema_errors(&report);
+    assert!(
+        errors.is_empty(),
+        "the report violates docs/report-schema.json:\n{}\n{report:#}",
+        errors.join("\n")
+    );
+    assert_eq!(
+        report["schema_version"], 1,
+        "adding a field keeps the version"
+    );
+    let rejected = report["rejected"].as_array().expect("rejected");
+    let paths: Vec<&str> = rejected
+        .iter()
+        .map(|entry| entry["path"].as_str().expect("each entry names its path"))
+        .collect();
+    assert_eq!(paths, [path_text(&junk), odd_path.as_str()], "{report:#}");
+    assert_eq!(
+        report["rejected"],
+        listed_rejections(&sandbox),
+        "the report gives the rejected files as list does"
+    );
+
+    // The validator must catch a rejected file without its reason.
+    let mut broken = report.clone();
+    broken["rejected"][0]
+        .as_object_mut()
+        .expect("rejected entry")
+        .remove("reason");
+    assert_eq!(schema_errors(&broken).len(), 1, "{report:#}");
 }

@@ -89,7 +89,7 @@ fn wait_for_trace(sandbox: &Sandbox, running: &mut Running, module: &str) -> Tra
 }
 
 /// Sends `signal` (a name such as `INT`) to the running host with `kill`.
-fn send_signal(running: &Running, signal: &str) {
+pub(crate) fn send_signal(running: &Running, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(running.id().to_string())

@@ -18,6 +18,8 @@ const LINES: usize = 1000;
 const APPEND_ROUNDS: usize = 3;
 /// Runs killed in the middle of atomic writes.
 const KILL_ROUNDS: u64 = 10;
+/// Runs killed in the middle of atomic writes while counting the temporary files left.
+const LEFTOVER_ROUNDS: u64 = 6;
 
 /// Fills `sandbox` with `MODULES` copies of the named-by-file plugin called `<prefix>-NN`, each
 /// appending `LINES` lines to `/shared.log` under `utils::file_lock`.
@@ -118,5 +120,52 @@ fn killed_run_leaves_one_complete_version() {
     assert!(
         target.exists(),
         "some round wrote a version before the kill"
+    );
+}
+
+#[test]
+fn killed_writes_leave_at_most_one_temporary_file() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_config(
+        "[modules.alpha]\nrewrite_file = \"/etc/versioned\"\nrewrite_versions = 100000\n",
+    );
+    let etc = sandbox.root().join("etc");
+    let leftovers = || -> Vec<String> {
+        let Ok(entries) = fs::read_dir(&etc) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".versioned.") && name.ends_with(".tmp"))
+            .collect()
+    };
+
+    for round in 0..LEFTOVER_ROUNDS {
+        let running = sandbox.spawn_run(&[]);
+        thread::sleep(Duration::from_millis(150 + round * 37));
+        let status = Command::new("kill")
+            .args(["-KILL", &running.id().to_string()])
+            .status()
+            .expect("failed to run kill");
+        assert!(status.success(), "round {round}: kill -KILL failed");
+        let _ = running.wait();
+
+        let left = leftovers();
+        assert!(
+            left.len() <= 1,
+            "round {round}: each run's first write removed the temporary files of killed runs, \
+             so only the last kill's remains: {left:?}"
+        );
+    }
+
+    sandbox
+        .write_config("[modules.alpha]\nrewrite_file = \"/etc/versioned\"\nrewrite_versions = 1\n");
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "a complete write removed every leftover"
     );
 }

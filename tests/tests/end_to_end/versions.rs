@@ -101,3 +101,23 @@ fn pin_of_missing_module_is_an_error() {
         "{output}"
     );
 }
+
+#[test]
+fn copies_of_one_version_are_named_as_such() {
+    let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
+    let original = sandbox.plugins().join("alpha.so");
+    let bytes = std::fs::read(&original).expect("failed to read alpha.so");
+    let copy = sandbox.write_plugin_bytes("alpha-copy.so", &bytes);
+
+    let output = sandbox.run(&[]);
+
+    assert_eq!(output.code(), Some(2), "{output}");
+    let expected = format!(
+        "module `alpha`: {} (version 1.0.0), {} (version 1.0.0); a version pin cannot choose \
+         between files of one version",
+        path_text(&copy),
+        path_text(&original)
+    );
+    assert!(output.stderr.contains(&expected), "{expected}\n{output}");
+    assert_eq!(sandbox.modules_that_ran(), Vec::<String>::new(), "{output}");
+}
