@@ -33,7 +33,7 @@ use configurator::locks::LockWaitLog;
 use configurator::module::ModuleCode;
 use configurator::modules::{Discovered, ModuleSet, ModuleSetError};
 use configurator::output::{self, PlanDocument};
-use configurator::plan::{self, Plan};
+use configurator::plan::{self, Plan, PlanProblem};
 use configurator::scan::{ExamineError, ScanError, ScanOptions};
 use configurator::settings;
 use serde::Serialize;
@@ -694,8 +694,29 @@ fn scan_options(
     Ok(options)
 }
 
+/// Plans the module set. When a dependency is missing and `--skip-broken` left files out, the
+/// error names those files, because the missing module may be in one of them.
 fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {
-    Ok(plan::plan(&set.infos(), &set.disabled_names())?)
+    plan::plan(&set.infos(), &set.disabled_names()).map_err(|error| {
+        let missing = error
+            .problems
+            .iter()
+            .any(|problem| matches!(problem, PlanProblem::MissingDependency { .. }));
+        if !missing || set.rejected.is_empty() {
+            return error.into();
+        }
+        let files: Vec<String> = set
+            .rejected
+            .iter()
+            .map(|rejection| format!("{} ({})", rejection.path.display(), rejection.reason))
+            .collect();
+        anyhow::anyhow!(
+            "{error}\n--skip-broken left out {} plugin file(s), which may provide a missing \
+             module: {}",
+            files.len(),
+            files.join(", ")
+        )
+    })
 }
 
 /// Returns `path` if it is an existing directory, else an error naming it and its role.

@@ -84,6 +84,23 @@ fn missing_dependency_is_rejected() {
 }
 
 #[test]
+fn missing_dependency_names_files_left_out() {
+    let sandbox = Sandbox::with_plugins(&["needs-alpha-1"]);
+    let broken = sandbox.write_plugin_bytes("alpha.so", b"not a shared library");
+
+    let output = sandbox.run(&["--skip-broken"]);
+
+    assert_rejected_before_running(&output, &sandbox);
+    assert!(
+        output.stderr.contains(&format!(
+            "--skip-broken left out 1 plugin file(s), which may provide a missing module: {}",
+            path_text(&broken)
+        )),
+        "the error points at the file left out\n{output}"
+    );
+}
+
+#[test]
 fn non_plugin_files_are_rejected() {
     let sandbox = Sandbox::with_plugins(&["alpha", "beta"]);
     let text_file = sandbox.write_plugin_text("junk.so", "this is not a shared library\n");
