@@ -29,8 +29,9 @@ use super::protocol::{FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
 
 /// The format of the cache file; a file of another format is ignored. Format 2 allowed a plugin
-/// entry without a SHA-256, and format 3 adds a plugin's check mode support to its verdict.
-const FORMAT: u32 = 3;
+/// entry without a SHA-256, format 3 added a plugin's check mode support to its verdict, and
+/// format 4 added the checksum of the entries.
+const FORMAT: u32 = 4;
 
 /// One file's findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,8 @@ struct CacheFile {
     format: u32,
     /// The builds of the host and of the scanner that wrote the file; see [`scanner_stamp`].
     scanner: String,
+    /// The SHA-256 of the entries as serialized JSON, lowercase hex; see [`checksum`].
+    checksum: String,
     entries: Vec<CacheEntry>,
 }
 
@@ -122,10 +125,12 @@ impl ScanCache {
             return;
         }
         self.current.sort_by(|a, b| a.path.cmp(&b.path));
+        let entries = std::mem::take(&mut self.current);
         let contents = CacheFile {
             format: FORMAT,
             scanner: self.stamp.clone(),
-            entries: std::mem::take(&mut self.current),
+            checksum: checksum(&entries),
+            entries,
         };
         match write_atomically(path, &contents) {
             Ok(()) => tracing::debug!(
@@ -247,12 +252,27 @@ fn read_entries(
         );
         return Err(None);
     }
+    if checksum(&contents.entries) != contents.checksum {
+        return Err(Some(
+            "it is damaged: its checksum does not match its entries".to_owned(),
+        ));
+    }
     let mut entries = HashMap::with_capacity(contents.entries.len());
     for entry in contents.entries {
         validate(&entry).map_err(|problem| Some(format!("it is damaged: {problem}")))?;
         entries.insert(entry.identity, entry);
     }
     Ok(entries)
+}
+
+/// Returns the SHA-256 of `entries` serialized as compact JSON, in lowercase hex.
+///
+/// A damaged file whose JSON still parses, with a changed verdict or hash, no longer matches
+/// its checksum. The checksum is no signature: whoever can write the cache file, which the
+/// trust policy allows only to root and the host's user, can also write a matching one.
+fn checksum(entries: &[CacheEntry]) -> String {
+    let json = serde_json::to_vec(entries).expect("cache entries always serialize");
+    trust::sha256_of_reader(json.as_slice()).expect("reading from memory cannot fail")
 }
 
 /// Checks what a damaged file could get wrong without breaking the JSON syntax.
@@ -336,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn edited_verdict_fails_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scan.json");
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+        let text = fs::read_to_string(&file).unwrap();
+        let edited = text.replacen("not a plugin", "not a plugin either", 1);
+        assert_ne!(edited, text);
+        fs::write(&file, edited).unwrap();
+
+        let problem = read_entries(&file, &scanner_stamp(None), None).unwrap_err();
+
+        assert_eq!(
+            problem.as_deref(),
+            Some("it is damaged: its checksum does not match its entries")
+        );
+    }
+
+    #[test]
     fn unhashed_entry_omits_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scan.json");
@@ -404,6 +444,7 @@ mod tests {
         let contents = CacheFile {
             format: FORMAT,
             scanner: "configurator 0.0.0 from elsewhere".to_owned(),
+            checksum: checksum(&[entry("/p/a.so", 7)]),
             entries: vec![entry("/p/a.so", 7)],
         };
         write_atomically(&file, &contents).unwrap();

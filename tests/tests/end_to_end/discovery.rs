@@ -517,8 +517,11 @@ fn damaged_cache_is_ignored_and_rebuilt() {
         "\u{0}\u{1}garbage".to_owned(),
         text.replacen("\"sha256\":\"", "\"sha256\":\"zz", 1),
         text.replacen("\"verdict\":\"plugin\"", "\"verdict\":\"maybe\"", 1),
+        // Still valid JSON with valid entries: only the checksum tells.
+        text.replacen("\"name\":\"alpha\"", "\"name\":\"omega\"", 1),
     ];
     for damaged in damages {
+        assert_ne!(damaged, text, "each damage changes the cache");
         fs::write(cache, &damaged).expect("failed to damage the cache");
         let output = sandbox.list(&["-v"]);
         assert_eq!(
