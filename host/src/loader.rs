@@ -76,6 +76,40 @@ pub struct Rejection {
     pub detail: Option<String>,
 }
 
+impl std::fmt::Display for Rejection {
+    /// Writes `PATH: REASON` on one line, with control characters escaped in both, because
+    /// a file name or a damaged library's symbol name may contain line breaks or terminal
+    /// escape sequences.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display().to_string();
+        write!(
+            f,
+            "{}: {}",
+            escape_control(&path),
+            escape_control(&self.reason)
+        )
+    }
+}
+
+/// Returns `text` with each control character written as a Rust escape, such as `\n` or
+/// `\u{1b}`.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escaped = text
+        .chars()
+        .map(|ch| {
+            if ch.is_control() {
+                ch.escape_default().to_string()
+            } else {
+                ch.to_string()
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(escaped)
+}
+
 /// The metadata a plugin file declares about its module, as the plugin scanner reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginMetadata {
@@ -729,6 +763,20 @@ mod tests {
             .map(|path| path.file_name().unwrap().to_str().unwrap())
             .collect();
         assert_eq!(names, ["a.so", "b.so", "d.so"]);
+    }
+
+    #[test]
+    fn rejection_line_escapes_control_characters() {
+        let rejection = Rejection {
+            path: PathBuf::from("/p/bad\nfake.so: fine.so"),
+            reason: "symbol \u{1b}[31mred".to_owned(),
+            detail: None,
+        };
+
+        assert_eq!(
+            rejection.to_string(),
+            "/p/bad\\nfake.so: fine.so: symbol \\u{1b}[31mred"
+        );
     }
 
     #[test]

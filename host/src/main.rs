@@ -415,8 +415,9 @@ fn computed_sha256(plugin: &LoadedPlugin) -> anyhow::Result<&str> {
 /// Returns the interrupt that SIGINT, SIGTERM and SIGHUP trigger, installing the handler on
 /// the first call.
 ///
-/// Without a handler, a signal ends the process at once, with no recap, and leaves the plugin
-/// scanner's helpers, which run in process groups of their own, to end by themselves.
+/// Without a handler, a signal ends the process at once, with no recap. The plugin scanner's
+/// helpers, which run in process groups of their own, then die through their parent-death
+/// signal.
 fn signal_interrupt() -> Interrupt {
     static INTERRUPT: OnceLock<Interrupt> = OnceLock::new();
     INTERRUPT
@@ -586,11 +587,7 @@ fn load_module_set(
     options.hash_every_plugin = hash_every_plugin;
     let set = ModuleSet::load(&plugin_dir, &options, config, common.skip_broken)?;
     for rejection in &set.rejected {
-        tracing::warn!(
-            "skipping broken plugin file {}: {}",
-            rejection.path.display(),
-            rejection.reason
-        );
+        tracing::warn!("skipping broken plugin file {rejection}");
     }
     if set.enabled.is_empty() && set.disabled.is_empty() && set.rejected.is_empty() {
         tracing::warn!(
@@ -705,16 +702,12 @@ fn plan_for(set: &ModuleSet) -> anyhow::Result<Plan> {
         if !missing || set.rejected.is_empty() {
             return error.into();
         }
-        let files: Vec<String> = set
-            .rejected
-            .iter()
-            .map(|rejection| format!("{} ({})", rejection.path.display(), rejection.reason))
-            .collect();
+        let files: Vec<String> = set.rejected.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
             "{error}\n--skip-broken left out {} plugin file(s), which may provide a missing \
              module: {}",
             files.len(),
-            files.join(", ")
+            files.join("; ")
         )
     })
 }

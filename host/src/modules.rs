@@ -118,11 +118,7 @@ impl Discovered {
         );
         rejected.sort_by(|a, b| a.path.cmp(&b.path));
         for rejection in &rejected {
-            tracing::debug!(
-                "rejected {}: {}",
-                rejection.path.display(),
-                rejection.reason
-            );
+            tracing::debug!("rejected {rejection}");
             if let Some(detail) = &rejection.detail {
                 tracing::debug!("loader report for {}:\n{detail}", rejection.path.display());
             }
@@ -312,11 +308,7 @@ fn rejected_message(rejected: &[Rejection]) -> String {
         rejected.len()
     );
     for rejection in rejected {
-        text.push_str(&format!(
-            "\n  - {}: {}",
-            rejection.path.display(),
-            rejection.reason
-        ));
+        text.push_str(&format!("\n  - {rejection}"));
     }
     text
 }

@@ -113,7 +113,7 @@ pub fn rejected_list(rejected: &[Rejection]) -> String {
     }
     let _ = writeln!(text, "\nrejected plugin files:");
     for rejection in rejected {
-        let _ = writeln!(text, "  {}: {}", rejection.path.display(), rejection.reason);
+        let _ = writeln!(text, "  {rejection}");
     }
     text
 }

@@ -268,7 +268,7 @@ fn read_entries(
 /// Returns the SHA-256 of `entries` serialized as compact JSON, in lowercase hex.
 ///
 /// A damaged file whose JSON still parses, with a changed verdict or hash, no longer matches
-/// its checksum. The checksum is no signature: whoever can write the cache file, which the
+/// its checksum. The checksum is no signature: a user who can write the cache file, which the
 /// trust policy allows only to root and the host's user, can also write a matching one.
 fn checksum(entries: &[CacheEntry]) -> String {
     let json = serde_json::to_vec(entries).expect("cache entries always serialize");

@@ -88,7 +88,7 @@ pub struct StartError {
     pub source: io::Error,
 }
 
-/// Why the examination stopped before every file had a finding.
+/// The reason the examination stopped before every file had a finding.
 #[derive(Debug, thiserror::Error)]
 pub enum ExamineError {
     /// A helper could not be started.

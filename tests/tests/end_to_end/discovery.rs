@@ -459,6 +459,27 @@ fn signal_stops_discovery_of_hanging_plugin() {
 }
 
 #[test]
+fn control_characters_in_file_names_are_escaped() {
+    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    sandbox.write_plugin_bytes("bad\nfake.so: looks fine.so", b"not a library");
+
+    let list = sandbox.list(&["--skip-broken"]);
+
+    assert_eq!(list.code(), Some(0), "{list}");
+    assert!(
+        list.all_text().contains("bad\\nfake.so: looks fine.so: "),
+        "the line break in the name is escaped\n{list}"
+    );
+    assert!(
+        !list
+            .all_text()
+            .lines()
+            .any(|line| line.starts_with("fake.so")),
+        "no line of the output comes from the file name\n{list}"
+    );
+}
+
+#[test]
 fn unchanged_directory_is_examined_once() {
     let sandbox = Sandbox::with_plugins(&["alpha", "beta", "gamma", "crashing-constructor"]);
     let crashing = sandbox.plugins().join("crashing-constructor.so");
