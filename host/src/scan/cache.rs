@@ -17,6 +17,7 @@
 //! an equal identity means unchanged content. An entry has a SHA-256 only once a discovery
 //! needed one (`list`, `run --report` or a pin) and stored it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -24,6 +25,7 @@ use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::protocol::{FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
@@ -48,16 +50,19 @@ pub struct CacheEntry {
     pub verdict: Verdict,
 }
 
-/// The file on disk.
+/// The file on disk. The entries stay JSON text here, because the checksum covers that text.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CacheFile {
+struct CacheFile<'a> {
     format: u32,
     /// The builds of the host and of the scanner that wrote the file; see [`scanner_stamp`].
-    scanner: String,
-    /// The SHA-256 of the entries as serialized JSON, lowercase hex; see [`checksum`].
+    #[serde(borrow)]
+    scanner: Cow<'a, str>,
+    /// The SHA-256 of the text of `entries`, lowercase hex; see [`checksum`].
     checksum: String,
-    entries: Vec<CacheEntry>,
+    /// A JSON array of [`CacheEntry`].
+    #[serde(borrow)]
+    entries: &'a RawValue,
 }
 
 /// The cache of one discovery: the entries read from the file and those of this discovery.
@@ -126,16 +131,10 @@ impl ScanCache {
         }
         self.current.sort_by(|a, b| a.path.cmp(&b.path));
         let entries = std::mem::take(&mut self.current);
-        let contents = CacheFile {
-            format: FORMAT,
-            scanner: self.stamp.clone(),
-            checksum: checksum(&entries),
-            entries,
-        };
-        match write_atomically(path, &contents) {
+        match write_atomically(path, &self.stamp, &entries) {
             Ok(()) => tracing::debug!(
                 "wrote {} entries to the plugin scan cache {}",
-                contents.entries.len(),
+                entries.len(),
                 path.display()
             ),
             Err(error) => tracing::warn!(
@@ -242,8 +241,8 @@ fn read_entries(
     let mut text = String::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.read_to_string(&mut text)
         .map_err(|error| Some(format!("cannot read it: {error}")))?;
-    let contents: CacheFile =
-        serde_json::from_str(&text).map_err(|error| Some(format!("it is damaged: {error}")))?;
+    let damaged = |error: serde_json::Error| Some(format!("it is damaged: {error}"));
+    let contents: CacheFile = serde_json::from_str(&text).map_err(damaged)?;
     if contents.format != FORMAT || contents.scanner != stamp {
         tracing::debug!(
             "the plugin scan cache {} was written by another build of configurator; \
@@ -252,27 +251,27 @@ fn read_entries(
         );
         return Err(None);
     }
-    if checksum(&contents.entries) != contents.checksum {
+    if checksum(contents.entries) != contents.checksum {
         return Err(Some(
             "it is damaged: its checksum does not match its entries".to_owned(),
         ));
     }
-    let mut entries = HashMap::with_capacity(contents.entries.len());
-    for entry in contents.entries {
+    let stored: Vec<CacheEntry> = serde_json::from_str(contents.entries.get()).map_err(damaged)?;
+    let mut entries = HashMap::with_capacity(stored.len());
+    for entry in stored {
         validate(&entry).map_err(|problem| Some(format!("it is damaged: {problem}")))?;
         entries.insert(entry.identity, entry);
     }
     Ok(entries)
 }
 
-/// Returns the SHA-256 of `entries` serialized as compact JSON, in lowercase hex.
+/// Returns the SHA-256 of the text of `entries`, in lowercase hex.
 ///
 /// A damaged file whose JSON still parses, with a changed verdict or hash, no longer matches
 /// its checksum. The checksum is no signature: a user who can write the cache file, which the
 /// trust policy allows only to root and the host's user, can also write a matching one.
-fn checksum(entries: &[CacheEntry]) -> String {
-    let json = serde_json::to_vec(entries).expect("cache entries always serialize");
-    trust::sha256_of_reader(json.as_slice()).expect("reading from memory cannot fail")
+fn checksum(entries: &RawValue) -> String {
+    trust::sha256_of_reader(entries.get().as_bytes()).expect("reading from memory cannot fail")
 }
 
 /// Checks what a damaged file could get wrong without breaking the JSON syntax.
@@ -300,7 +299,8 @@ fn validate(entry: &CacheEntry) -> Result<(), String> {
     Ok(())
 }
 
-fn write_atomically(path: &Path, contents: &CacheFile) -> io::Result<()> {
+/// Writes `entries` with the build `stamp` to the cache file `path`, replacing it atomically.
+fn write_atomically(path: &Path, stamp: &str, entries: &[CacheEntry]) -> io::Result<()> {
     let directory = path.parent().unwrap_or(Path::new("."));
     // Not writable by group or others whatever the umask, or the trust policy would ignore
     // the cache.
@@ -314,7 +314,14 @@ fn write_atomically(path: &Path, contents: &CacheFile) -> io::Result<()> {
         .tempfile_in(directory)?;
     // Serialized in memory first: serde_json writes each token separately, which would take
     // one system call per token on an unbuffered file.
-    let mut text = serde_json::to_vec(contents)?;
+    let entries = RawValue::from_string(serde_json::to_string(entries)?)?;
+    let contents = CacheFile {
+        format: FORMAT,
+        scanner: Cow::Borrowed(stamp),
+        checksum: checksum(&entries),
+        entries: &entries,
+    };
+    let mut text = serde_json::to_vec(&contents)?;
     text.push(b'\n');
     file.write_all(&text)?;
     file.as_file().sync_all()?;
@@ -441,13 +448,12 @@ mod tests {
     fn another_build_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scan.json");
-        let contents = CacheFile {
-            format: FORMAT,
-            scanner: "configurator 0.0.0 from elsewhere".to_owned(),
-            checksum: checksum(&[entry("/p/a.so", 7)]),
-            entries: vec![entry("/p/a.so", 7)],
-        };
-        write_atomically(&file, &contents).unwrap();
+        write_atomically(
+            &file,
+            "configurator 0.0.0 from elsewhere",
+            &[entry("/p/a.so", 7)],
+        )
+        .unwrap();
 
         let cache = ScanCache::open(Some(file), None, None);
         assert!(cache.lookup(&entry("/p/a.so", 7).identity).is_none());
