@@ -91,13 +91,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Returns whether `error` is a signal that stopped plugin discovery.
+/// Returns whether `error` is a signal that stopped plugin discovery, which `list` reports
+/// as a [`ScanError`] and the other commands inside a [`ModuleSetError`].
 fn is_interrupted_discovery(error: &anyhow::Error) -> bool {
+    let scan_error = match error.downcast_ref::<ModuleSetError>() {
+        Some(ModuleSetError::Scan(scan_error)) => Some(scan_error),
+        _ => error.downcast_ref::<ScanError>(),
+    };
     matches!(
-        error.downcast_ref::<ModuleSetError>(),
-        Some(ModuleSetError::Scan(ScanError::Examine(
-            ExamineError::Interrupted
-        )))
+        scan_error,
+        Some(ScanError::Examine(ExamineError::Interrupted))
     )
 }
 

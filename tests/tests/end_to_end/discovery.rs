@@ -437,7 +437,7 @@ fn signal_stops_discovery_of_hanging_plugin() {
     // Far longer than the test waits: only the signal can end the discovery early.
     sandbox.write_config("scan_timeout = 600\n");
 
-    for command in ["run", "plan"] {
+    for command in ["run", "plan", "graph", "list"] {
         let running = sandbox.spawn_command(command, &[]);
         // Time for the host to start the plugin scanner on the hanging library.
         std::thread::sleep(Duration::from_millis(500));
