@@ -5,15 +5,16 @@
 //! owned by root or by the user running the host, and must not be writable by group or others.
 //! A directory with the sticky bit that root owns (such as `/tmp`) is accepted although everyone
 //! may write to it, because the sticky bit keeps other users from renaming or removing entries
-//! they do not own. A plugin entry that is a symlink is checked on its way too: each link must
-//! be owned by root or that user and lie in a directory that passes the same checks. An
-//! optional SHA-256 pin per module name must also match.
+//! they do not own. Every symlink on the way to the file, in the directory's path too, must be
+//! owned by root or that user and lie in a directory that passes the same checks. An optional
+//! SHA-256 pin per module name must also match.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
@@ -105,14 +106,19 @@ impl TrustPolicy {
     /// The caller passes the metadata of the file it opened, so that the owner and mode
     /// checked are those of the inode it goes on to use.
     pub fn check_file(&mut self, path: &Path, metadata: &Metadata) -> Result<(), TrustError> {
-        self.check_links(path)?;
-        let canonical = fs::canonicalize(path).map_err(inspect_error(path))?;
+        let canonical = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let directory = self.canonical_directory(parent)?;
+                self.resolve_checked(directory, Path::new(name))?
+            }
+            _ => self.resolve_checked(PathBuf::new(), path)?,
+        };
         self.check_canonical(&canonical, metadata)
     }
 
     /// Checks like [`check_file`](Self::check_file) a directory entry that `lstat` showed is
-    /// no symlink. Only its directory is canonicalized, once for all the entries checked in
-    /// it, which spares a `readlink` per component for every file of a plugin directory.
+    /// no symlink. Only its directory is resolved, once for all the entries checked in it,
+    /// which spares an `lstat` per component for every file of a plugin directory.
     pub fn check_plain_entry(
         &mut self,
         path: &Path,
@@ -125,41 +131,58 @@ impl TrustPolicy {
         self.check_canonical(&directory.join(name), metadata)
     }
 
-    /// Checks each symlink on the way from `path` to the file it names: its owner, and the
-    /// directory that contains it. A user who can replace a link can point it at any library,
-    /// even in a directory that is otherwise safe, such as a sticky one that root owns.
-    fn check_links(&mut self, path: &Path) -> Result<(), TrustError> {
-        let mut link = path.to_owned();
-        // The kernel follows at most 40 links, and canonicalization reports a longer chain.
-        for _ in 0..40 {
-            let metadata = fs::symlink_metadata(&link).map_err(inspect_error(&link))?;
-            if !metadata.is_symlink() {
-                break;
-            }
-            check_owner(&link, &metadata, self.user)?;
-            let directory = self.canonical_directory(link.parent().unwrap_or(Path::new("")))?;
-            self.check_directories(&directory)?;
-            let target = fs::read_link(&link).map_err(inspect_error(&link))?;
-            link = directory.join(target);
-        }
-        Ok(())
-    }
-
     /// Returns the canonical path of the directory spelled `spelled` (empty for the current
-    /// directory), canonicalizing each spelling once.
+    /// directory), resolving each spelling once with [`resolve_checked`](Self::resolve_checked).
     fn canonical_directory(&mut self, spelled: &Path) -> Result<PathBuf, TrustError> {
         if let Some(directory) = self.canonical_directories.get(spelled) {
             return Ok(directory.clone());
         }
-        let existing = if spelled.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            spelled
-        };
-        let directory = fs::canonicalize(existing).map_err(inspect_error(existing))?;
+        let directory = self.resolve_checked(PathBuf::new(), spelled)?;
         self.canonical_directories
             .insert(spelled.to_owned(), directory.clone());
         Ok(directory)
+    }
+
+    /// Resolves `path` relative to the canonical directory `start` (empty for the current
+    /// directory) into a canonical path, one component at a time, and checks each symlink met
+    /// on the way: its owner, and the directory that contains it. A user who can replace a
+    /// link can point it at any library, even in a directory that is otherwise safe, such as
+    /// a sticky one that root owns.
+    fn resolve_checked(&mut self, start: PathBuf, path: &Path) -> Result<PathBuf, TrustError> {
+        let mut resolved = if start.as_os_str().is_empty() && path.is_relative() {
+            // The kernel gives the working directory without symlinks.
+            std::env::current_dir().map_err(inspect_error(path))?
+        } else {
+            start
+        };
+        // The components still to resolve, the next one last.
+        let mut pending: Vec<OsString> = Vec::new();
+        push_components(&mut pending, &mut resolved, path);
+        let mut links = 0;
+        while let Some(name) = pending.pop() {
+            if name == ".." {
+                resolved.pop();
+                continue;
+            }
+            let next = resolved.join(&name);
+            let metadata = fs::symlink_metadata(&next).map_err(inspect_error(&next))?;
+            if !metadata.is_symlink() {
+                resolved = next;
+                continue;
+            }
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(TrustError::Inspect {
+                    path: path.to_owned(),
+                    source: io::Error::from_raw_os_error(libc::ELOOP),
+                });
+            }
+            check_owner(&next, &metadata, self.user)?;
+            self.check_directories(&resolved)?;
+            let target = fs::read_link(&next).map_err(inspect_error(&next))?;
+            push_components(&mut pending, &mut resolved, &target);
+        }
+        Ok(resolved)
     }
 
     /// Checks the file at the canonical path `canonical` and every directory above it.
@@ -188,6 +211,24 @@ impl TrustPolicy {
         }
         Ok(())
     }
+}
+
+/// How many symlinks a resolution follows before it gives up, as the kernel does.
+const MAX_SYMLINKS: usize = 40;
+
+/// Puts the components of `path` on the `pending` stack so that its first component is popped
+/// first, restarting `resolved` at `/` when `path` is absolute. `.` components are dropped.
+fn push_components(pending: &mut Vec<OsString>, resolved: &mut PathBuf, path: &Path) {
+    let start = pending.len();
+    for component in path.components() {
+        match component {
+            Component::RootDir => *resolved = PathBuf::from("/"),
+            Component::ParentDir => pending.push(OsString::from("..")),
+            Component::Normal(name) => pending.push(name.to_owned()),
+            Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    pending[start..].reverse();
 }
 
 fn inspect_error(path: &Path) -> impl FnOnce(io::Error) -> TrustError {
@@ -393,6 +434,56 @@ mod tests {
             matches!(error, TrustError::Owner { ref path, .. } if path == &link),
             "{error}"
         );
+    }
+
+    #[test]
+    fn directory_link_of_another_user_is_rejected() {
+        let (dir, file) = private_plugin();
+        let sticky = dir.path().join("sticky");
+        fs::create_dir(&sticky).unwrap();
+        let link = sticky.join("libdir");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let spelled = link.join("hosts.so");
+        let metadata = fs::metadata(&file).unwrap();
+        let user = current_uid();
+        let checked_as = if user == 0 {
+            fs::set_permissions(&sticky, Permissions::from_mode(0o1777)).unwrap();
+            std::os::unix::fs::lchown(&link, Some(4242), None).unwrap();
+            0
+        } else {
+            4242
+        };
+        type Check = fn(&mut TrustPolicy, &Path, &fs::Metadata) -> Result<(), TrustError>;
+        let checks: [(&str, Check); 2] = [
+            ("check_file", TrustPolicy::check_file),
+            ("check_plain_entry", TrustPolicy::check_plain_entry),
+        ];
+
+        for (name, check) in checks {
+            let mut policy = TrustPolicy::new(checked_as);
+            let error = check(&mut policy, &spelled, &metadata).expect_err(name);
+            assert!(
+                matches!(error, TrustError::Owner { ref path, .. } if path == &link),
+                "{name}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn link_chain_resolves_like_the_kernel() {
+        let (dir, file) = private_plugin();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        std::os::unix::fs::symlink("../hosts.so", sub.join("relative.so")).unwrap();
+        std::os::unix::fs::symlink(sub.join("relative.so"), dir.path().join("absolute.so"))
+            .unwrap();
+        let mut policy = TrustPolicy::new(current_uid());
+
+        let resolved = policy
+            .resolve_checked(PathBuf::new(), &dir.path().join("sub/../absolute.so"))
+            .unwrap();
+
+        assert_eq!(resolved, fs::canonicalize(&file).unwrap());
     }
 
     #[test]
