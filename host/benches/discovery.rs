@@ -103,6 +103,7 @@ fn discover(dir: &Path, cache: &Path) -> ExitCode {
         scan_timeout: DEFAULT_SCAN_TIMEOUT,
         hash_every_plugin: false,
         interrupt: None,
+        settings: Default::default(),
     };
     let discovered = match Discovered::scan(dir, &options) {
         Ok(discovered) => discovered,

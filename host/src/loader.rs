@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::module::{ModuleCode, ModuleInfo, ModuleResult, RunFailure};
 use crate::requirement::split_depends_on;
-use crate::scan::{FileIdentity, PassedFile};
+use crate::scan::{CheckedSettings, FileIdentity, PassedFile};
 use crate::settings::{KeyProblem, SettingsCheck};
 
 /// Errors that stop discovery as a whole.
@@ -178,6 +178,9 @@ pub struct LoadedPlugin {
     /// Whether the module supports check mode; `false` for plugins built against plugin-api 1.0.
     pub supports_check: bool,
     metadata: PluginMetadata,
+    /// The result of the settings check the plugin scanner ran on the module's configured
+    /// settings, which the host returns instead of running the plugin's check itself.
+    checked_settings: Option<CheckedSettings>,
     /// The header of a plugin whose root module is taken at first use: a file the scanner
     /// checked.
     deferred: Option<AbiHeaderRef>,
@@ -234,9 +237,15 @@ impl ModuleCode for LoadedPlugin {
         self.supports_check
     }
 
-    /// Calls the plugin's `check_settings`, which plugins built against plugin-api 1.0 lack:
-    /// their settings type is unknown.
+    /// Returns the plugin scanner's result for these settings, or else calls the plugin's
+    /// `check_settings`, which plugins built against plugin-api 1.0 lack: their settings type
+    /// is unknown.
     fn check_settings(&self, settings: &str) -> SettingsCheck {
+        if let Some(checked) = &self.checked_settings
+            && checked.is_for(settings)
+        {
+            return checked.check.clone();
+        }
         // A module that fails to load reports it when it runs.
         let Some(check_settings) = self
             .library()
@@ -353,6 +362,7 @@ pub(crate) fn load_passed(passed: PassedFile) -> Result<LoadedPlugin, Rejection>
     };
     let examined = passed.identity;
     let sha256 = passed.sha256.clone();
+    let checked_settings = passed.settings.clone();
     let file = passed.into_file();
     let identity = file
         .metadata()
@@ -365,6 +375,7 @@ pub(crate) fn load_passed(passed: PassedFile) -> Result<LoadedPlugin, Rejection>
     }
     let mut plugin = load_opened(file, &path, check)?;
     plugin.sha256 = sha256;
+    plugin.checked_settings = checked_settings;
     Ok(plugin)
 }
 
@@ -414,6 +425,7 @@ fn load_opened(file: File, path: &Path, check: LayoutCheck) -> Result<LoadedPlug
             sha256: None,
             supports_check: metadata.supports_check,
             metadata,
+            checked_settings: None,
             deferred: Some(header),
             library: OnceLock::new(),
         });
@@ -432,6 +444,7 @@ fn load_opened(file: File, path: &Path, check: LayoutCheck) -> Result<LoadedPlug
         sha256: None,
         supports_check: metadata.supports_check,
         metadata,
+        checked_settings: None,
         deferred: None,
         library: OnceLock::from(Ok(root)),
     })

@@ -9,11 +9,13 @@
 //! 1. [`candidate::open`] rejects what is not a regular file (directories, FIFOs, which are
 //!    never opened, dangling symlinks), opens the file and applies the trust policy
 //!    ([`crate::trust`]) to the inode it opened.
-//! 2. The [`cache`] supplies the findings for a file whose identity it stored before.
+//! 2. The [`cache`] supplies the findings for a file whose identity it stored before, and for
+//!    a plugin only while its module's settings table is the one its settings check ran on.
 //! 3. Otherwise [`elf::check`] rejects what is not a loadable ELF shared library for this
 //!    machine, including truncated copies.
 //! 4. The remaining files go to the scanner helpers ([`pool::examine`]). A helper reports each
-//!    file's metadata or its rejection, or dies on it, and a death rejects that file only.
+//!    file's metadata and the result of its settings check on the configured table, or its
+//!    rejection, or dies on it, and a death rejects that file only.
 //! 5. The SHA-256 of a passed file is computed only when it is needed and not stored in the
 //!    cache yet: for every file when [`ScanOptions::hash_every_plugin`] is set (`list`,
 //!    `run --report`), else only for the files of modules with a `[trust] sha256` pin. The
@@ -39,7 +41,7 @@ use rayon::prelude::*;
 
 pub use candidate::open_regular_file;
 pub use pool::{ExamineError, SCAN_SUBCOMMAND, StartError};
-pub use protocol::FileIdentity;
+pub use protocol::{CheckedSettings, ConfiguredSettings, FileIdentity};
 
 use crate::config::Config;
 use crate::execute::Interrupt;
@@ -76,6 +78,9 @@ pub struct ScanOptions {
     pub hash_every_plugin: bool,
     /// The interrupt that SIGINT, SIGTERM and SIGHUP trigger, which stops the plugin scanner.
     pub interrupt: Option<Interrupt>,
+    /// Each configured module's settings text, which the scanner checks each plugin's settings
+    /// against, so that the host never runs a plugin's settings check itself.
+    pub settings: ConfiguredSettings,
 }
 
 impl ScanOptions {
@@ -99,6 +104,11 @@ impl ScanOptions {
             scan_timeout: config.scan_timeout.unwrap_or(DEFAULT_SCAN_TIMEOUT),
             hash_every_plugin: false,
             interrupt: None,
+            settings: config
+                .modules
+                .keys()
+                .map(|name| (name.clone(), config.settings_text(name)))
+                .collect(),
         }
     }
 }
@@ -118,6 +128,8 @@ pub struct PassedFile {
     pub sha256: Option<String>,
     /// The metadata the scanner read from it.
     pub metadata: PluginMetadata,
+    /// The result of the plugin's settings check on its module's configured settings.
+    pub settings: Option<CheckedSettings>,
     /// The file as discovery opened it, so that loading needs no second open.
     file: File,
     /// Whether the scanner that passed this identity was the running executable, so that
@@ -164,6 +176,10 @@ pub enum ScanError {
 }
 
 /// The state of one directory entry.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one slot per plugin file, a few hundred at most, each built once"
+)]
 enum Slot {
     /// Decided: a plugin or a rejection.
     Done(Result<PassedFile, Rejection>),
@@ -222,7 +238,15 @@ pub fn scan_directory(
     // file after the first cheap, and threads cost more than they would save here.
     let inspected: Vec<Inspected> = paths
         .iter()
-        .map(|path| inspect(path, trust.as_mut(), &cache, scanner.is_this_executable))
+        .map(|path| {
+            inspect(
+                path,
+                trust.as_mut(),
+                &cache,
+                &options.settings,
+                scanner.is_this_executable,
+            )
+        })
         .collect();
 
     let jobs: Vec<PathBuf> = paths
@@ -236,6 +260,7 @@ pub fn scan_directory(
         program: scanner.program.clone(),
         timeout: options.scan_timeout,
         interrupt: options.interrupt.clone(),
+        settings: options.settings.clone(),
     };
     let mut findings = pool::examine(&pool_scanner, &jobs)?.into_iter();
 
@@ -305,6 +330,7 @@ fn inspect(
     path: &Path,
     trust: Option<&mut TrustPolicy>,
     cache: &ScanCache,
+    settings: &ConfiguredSettings,
     checked_by_this_executable: bool,
 ) -> Inspected {
     let reject = |reason: String| Inspected {
@@ -318,12 +344,22 @@ fn inspect(
     };
     let identity = candidate.identity;
 
-    if let Some(entry) = cache.lookup(&identity) {
+    // A plugin's entry holds only while the module's settings are the ones it was checked with.
+    let stored = cache
+        .lookup(&identity)
+        .filter(|entry| match &entry.verdict {
+            Verdict::Plugin(metadata) => entry.settings.as_ref().is_some_and(|checked| {
+                checked.is_for(protocol::settings_text(settings, &metadata.name))
+            }),
+            Verdict::Rejected(_) => true,
+        });
+    if let Some(entry) = stored {
         let outcome = outcome_of(
             path,
             candidate,
             entry.sha256.clone(),
             entry.verdict.clone(),
+            entry.settings.clone(),
             checked_by_this_executable,
         );
         return Inspected {
@@ -342,6 +378,7 @@ fn inspect(
             identity,
             sha256: None,
             verdict: Verdict::rejected(reason.clone()),
+            settings: None,
         };
         return Inspected {
             cache_entry: Some(entry),
@@ -385,6 +422,7 @@ fn settle(
         identity,
         sha256: None,
         verdict: finding.verdict.clone(),
+        settings: finding.settings.clone(),
     });
     Settled {
         outcome: outcome_of(
@@ -392,6 +430,7 @@ fn settle(
             candidate,
             None,
             finding.verdict,
+            finding.settings,
             checked_by_this_executable,
         ),
         cache_entry,
@@ -403,6 +442,7 @@ fn outcome_of(
     candidate: Candidate,
     sha256: Option<String>,
     verdict: Verdict,
+    settings: Option<CheckedSettings>,
     checked_by_this_executable: bool,
 ) -> Result<PassedFile, Rejection> {
     match verdict {
@@ -411,6 +451,7 @@ fn outcome_of(
             identity: candidate.identity,
             sha256,
             metadata,
+            settings,
             file: candidate.file,
             checked_by_this_executable,
         }),
@@ -554,9 +595,10 @@ mod tests {
             identity: candidate.identity,
             sha256: None,
             verdict: verdict.clone(),
+            settings: None,
         };
         Settled {
-            outcome: outcome_of(&path, candidate, None, verdict, true),
+            outcome: outcome_of(&path, candidate, None, verdict, None, true),
             cache_entry: Some(cache_entry),
         }
     }
@@ -573,6 +615,7 @@ mod tests {
             scan_timeout: DEFAULT_SCAN_TIMEOUT,
             hash_every_plugin,
             interrupt: None,
+            settings: ConfiguredSettings::new(),
         }
     }
 

@@ -11,13 +11,15 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use toml_edit::{Document, Item, Value};
 
 use crate::config::Config;
 use crate::module::ModuleCode;
 
 /// The result of checking a settings table against the module's declared settings type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "problems", rename_all = "snake_case")]
 pub enum SettingsCheck {
     /// The module declares no settings type, so its table is not checked before the run.
     Undeclared,
@@ -28,7 +30,7 @@ pub enum SettingsCheck {
 }
 
 /// One mistake in a settings table, as the module's declared type reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyProblem {
     /// The key path inside the module's table, such as `entries[2].address`, or empty for
     /// the table itself.

@@ -27,13 +27,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::protocol::{FileIdentity, Verdict};
+use super::protocol::{CheckedSettings, FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
 
 /// The format of the cache file; a file of another format is ignored. Format 2 allowed a plugin
-/// entry without a SHA-256, format 3 added a plugin's check mode support to its verdict, and
-/// format 4 added the checksum of the entries.
-const FORMAT: u32 = 4;
+/// entry without a SHA-256, format 3 added a plugin's check mode support to its verdict,
+/// format 4 the checksum of the entries and format 5 the result of a plugin's settings check.
+const FORMAT: u32 = 5;
 
 /// One file's findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,9 @@ pub struct CacheEntry {
     pub sha256: Option<String>,
     /// The verdict of examining it.
     pub verdict: Verdict,
+    /// For a plugin, the result of its settings check on the settings text it was checked with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<CheckedSettings>,
 }
 
 /// The file on disk. The entries stay JSON text here, because the checksum covers that text.
@@ -345,6 +348,7 @@ mod tests {
             },
             sha256: Some("ab".repeat(32)),
             verdict: Verdict::rejected("not a plugin"),
+            settings: None,
         }
     }
 

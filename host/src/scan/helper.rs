@@ -2,11 +2,11 @@
 //! candidate plugin files so that a file that crashes or hangs while loading takes down the
 //! helper and not the host.
 //!
-//! It reads NUL-terminated paths from stdin until end of input, loads each with
-//! [`loader::load_file`], calls the settings check of each plugin, and writes one [`Report`]
-//! per path as a JSON line. The reports go to
-//! the original stdout, and stdout itself is pointed at stderr first, so that whatever a plugin
-//! prints cannot corrupt them.
+//! It reads the configured settings and then NUL-terminated paths from stdin until end of
+//! input (see [`super::protocol`]). It loads each file with [`loader::load_file`] and runs
+//! the plugin's settings check on its module's configured settings. Then it writes one
+//! [`Report`] per path as a JSON line. The reports go to the original stdout, and stdout itself is pointed at
+//! stderr first, so that whatever a plugin prints cannot corrupt them.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::candidate;
-use super::protocol::{FileIdentity, Report, Verdict};
+use super::protocol::{
+    CheckedSettings, ConfiguredSettings, FileIdentity, Report, Verdict, settings_text, text_sha256,
+};
 use crate::loader;
 use crate::module::ModuleCode as _;
 
@@ -40,6 +42,14 @@ pub fn run() -> anyhow::Result<()> {
 
     let mut input = io::stdin().lock();
     let mut bytes = Vec::new();
+    input
+        .read_until(0, &mut bytes)
+        .context("cannot read the configured settings")?;
+    if bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    let settings: ConfiguredSettings =
+        serde_json::from_slice(&bytes).context("cannot decode the configured settings")?;
     loop {
         bytes.clear();
         if input
@@ -53,7 +63,8 @@ pub fn run() -> anyhow::Result<()> {
             bytes.pop();
         }
         let path = PathBuf::from(OsString::from_vec(bytes.clone()));
-        let mut line = serde_json::to_string(&examine(&path)).context("cannot encode a report")?;
+        let report = examine(&path, &settings);
+        let mut line = serde_json::to_string(&report).context("cannot encode a report")?;
         line.push('\n');
         // One write per report, so that the host never reads half a line from a live scanner.
         reports
@@ -62,47 +73,45 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Loads one file and reports its metadata or why it is rejected.
-fn examine(path: &Path) -> Report {
+/// Loads one file and reports its metadata and the result of its settings check on the
+/// module's configured settings, or why it is rejected.
+fn examine(path: &Path, settings: &ConfiguredSettings) -> Report {
+    let rejected = |identity, reason: String| Report {
+        identity,
+        verdict: Verdict::rejected(reason),
+        settings: None,
+    };
     let file = match candidate::open_regular_file(path) {
         Ok(file) => file,
-        Err(error) => {
-            return Report {
-                identity: None,
-                verdict: Verdict::rejected(format!("cannot be opened: {error}")),
-            };
-        }
+        Err(error) => return rejected(None, format!("cannot be opened: {error}")),
     };
     let identity = match file.metadata() {
         Ok(metadata) if metadata.is_file() => FileIdentity::of(&metadata),
-        Ok(_) => {
-            return Report {
-                identity: None,
-                verdict: Verdict::rejected("is not a regular file"),
-            };
-        }
-        Err(error) => {
-            return Report {
-                identity: None,
-                verdict: Verdict::rejected(format!("cannot be inspected: {error}")),
-            };
-        }
+        Ok(_) => return rejected(None, "is not a regular file".to_owned()),
+        Err(error) => return rejected(None, format!("cannot be inspected: {error}")),
     };
-    let verdict = match loader::load_file(file, path) {
+    match loader::load_file(file, path) {
         Ok(plugin) => {
-            // The host calls the settings check in its own process before any module runs,
-            // `plan` included, so it is called here once, with an empty table, to reject a
-            // file whose settings check crashes before the host calls it.
-            let _ = plugin.check_settings("");
-            Verdict::Plugin(plugin.metadata().clone())
+            // The host would otherwise call the settings check in its own process before any
+            // module runs, `plan` included, so that a check that crashes would take it down.
+            let text = settings_text(settings, &plugin.info.name);
+            let checked = CheckedSettings {
+                text_sha256: text_sha256(text),
+                check: plugin.check_settings(text),
+            };
+            Report {
+                identity: Some(identity),
+                verdict: Verdict::Plugin(plugin.metadata().clone()),
+                settings: Some(checked),
+            }
         }
-        Err(rejection) => Verdict::Rejected(super::protocol::RejectedFile {
-            reason: rejection.reason,
-            detail: rejection.detail,
-        }),
-    };
-    Report {
-        identity: Some(identity),
-        verdict,
+        Err(rejection) => Report {
+            identity: Some(identity),
+            verdict: Verdict::Rejected(super::protocol::RejectedFile {
+                reason: rejection.reason,
+                detail: rejection.detail,
+            }),
+            settings: None,
+        },
     }
 }

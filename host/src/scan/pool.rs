@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
-use super::protocol::{FileIdentity, RejectedFile, Report, Verdict};
+use super::protocol::{
+    CheckedSettings, ConfiguredSettings, FileIdentity, RejectedFile, Report, Verdict,
+};
 use crate::deadline::deadline_after;
 use crate::execute::Interrupt;
 
@@ -63,6 +65,8 @@ pub struct Scanner {
     pub timeout: Duration,
     /// The interrupt that SIGINT, SIGTERM and SIGHUP trigger, which stops the examination.
     pub interrupt: Option<Interrupt>,
+    /// The configured settings, against which the scanner checks each plugin's settings.
+    pub settings: ConfiguredSettings,
 }
 
 /// The outcome of examining one file.
@@ -72,6 +76,8 @@ pub struct Finding {
     pub verdict: Verdict,
     /// The identity of the file the scanner loaded, when it sent a report.
     pub identity: Option<FileIdentity>,
+    /// For a plugin, the result of its settings check.
+    pub settings: Option<CheckedSettings>,
     /// Whether the verdict belongs to the file rather than to the moment: a hang may come from
     /// a busy machine and an external signal from the operator, so those are not cached.
     pub cacheable: bool,
@@ -215,6 +221,7 @@ fn run_batch(
                 let finding = Finding {
                     verdict: report.verdict,
                     identity: report.identity,
+                    settings: report.settings,
                     cacheable: true,
                 };
                 outcome.findings.push((job, finding));
@@ -326,6 +333,7 @@ impl Failure {
         Finding {
             verdict: Verdict::Rejected(RejectedFile { reason, detail }),
             identity: None,
+            settings: None,
             cacheable,
         }
     }
@@ -460,7 +468,16 @@ impl Helper {
                 source,
             })?;
         let pid = Pid::from_child(&child);
-        let stdin = child.stdin.take();
+        let mut stdin = child.stdin.take();
+        let mut preamble =
+            serde_json::to_vec(&scanner.settings).expect("settings texts always serialize");
+        preamble.push(0);
+        if let Some(pipe) = &mut stdin
+            && pipe.write_all(&preamble).is_err()
+        {
+            // The helper has exited already; the first request finds out how.
+            stdin = None;
+        }
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
 
@@ -724,6 +741,7 @@ mod tests {
             program: PathBuf::from("/nonexistent/configurator"),
             timeout: Duration::from_secs(1),
             interrupt: None,
+            settings: ConfiguredSettings::new(),
         };
         let error = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap_err();
         assert!(
@@ -748,6 +766,7 @@ mod tests {
             program: fake_scanner(dir.path(), "exec sleep 600"),
             timeout: Duration::from_secs(300),
             interrupt: Some(interrupt.clone()),
+            settings: ConfiguredSettings::new(),
         };
         let trigger = thread::spawn(move || {
             thread::sleep(Duration::from_millis(100));
@@ -771,6 +790,7 @@ mod tests {
             program: fake_scanner(dir.path(), "sleep 600 &\nexit 3"),
             timeout: Duration::from_secs(120),
             interrupt: None,
+            settings: ConfiguredSettings::new(),
         };
 
         let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
@@ -792,6 +812,7 @@ mod tests {
             program: fake_scanner(dir.path(), "exit 4"),
             timeout: Duration::MAX,
             interrupt: None,
+            settings: ConfiguredSettings::new(),
         };
 
         let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();

@@ -1,8 +1,9 @@
 //! What the plugin scanner reports for each file, and the file identity that discovery, the
 //! scanner and the scan cache compare.
 //!
-//! The host writes each file's path to the scanner's stdin, terminated by a NUL byte, and the
-//! scanner replies with one [`Report`] as a JSON line on stdout, in the same order.
+//! The host first writes the [`ConfiguredSettings`] to the scanner's stdin as JSON, then each
+//! file's path, each terminated by a NUL byte. The scanner replies with one [`Report`] per path
+//! as a JSON line on stdout, in the same order.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt as _;
@@ -10,6 +11,40 @@ use std::os::unix::fs::MetadataExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::loader::PluginMetadata;
+use crate::settings::SettingsCheck;
+use crate::trust;
+
+/// Each configured module's settings table as TOML text, by module name. A module without a
+/// table has the empty text.
+pub type ConfiguredSettings = std::collections::BTreeMap<String, String>;
+
+/// Returns the settings text `settings` gives the module `name`.
+pub fn settings_text<'a>(settings: &'a ConfiguredSettings, name: &str) -> &'a str {
+    settings.get(name).map_or("", String::as_str)
+}
+
+/// The result of a plugin's settings check on one settings text, run by the plugin scanner so
+/// that the host need not run the plugin's code for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedSettings {
+    /// The SHA-256 of the settings text checked, as lowercase hex; the cache keeps the hash
+    /// rather than the text, which may hold secrets.
+    pub text_sha256: String,
+    /// The check's result.
+    pub check: SettingsCheck,
+}
+
+impl CheckedSettings {
+    /// Returns whether this is the result for the settings text `text`.
+    pub fn is_for(&self, text: &str) -> bool {
+        self.text_sha256 == text_sha256(text)
+    }
+}
+
+/// Returns the SHA-256 of a settings text as lowercase hex.
+pub fn text_sha256(text: &str) -> String {
+    trust::sha256_of_reader(text.as_bytes()).expect("reading from memory cannot fail")
+}
 
 /// The identity of a file's content as the file system records it. Any write to the file
 /// changes its modification or status-change time, and no process can set the status-change time
@@ -94,6 +129,9 @@ pub struct Report {
     pub identity: Option<FileIdentity>,
     /// The result of loading it.
     pub verdict: Verdict,
+    /// For a plugin, the result of its settings check on the configured settings text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<CheckedSettings>,
 }
 
 #[cfg(test)]
@@ -120,6 +158,13 @@ mod tests {
                 supports_check: true,
                 interface_version: "1.1.0".to_owned(),
             }),
+            settings: Some(CheckedSettings {
+                text_sha256: text_sha256("names = [1]\n"),
+                check: SettingsCheck::Invalid(vec![crate::settings::KeyProblem {
+                    path: "names[0]".to_owned(),
+                    message: "invalid type: integer `1`, expected a string".to_owned(),
+                }]),
+            }),
         };
         let line = serde_json::to_string(&report).unwrap();
         assert!(!line.contains('\n'), "{line}");
@@ -127,10 +172,23 @@ mod tests {
     }
 
     #[test]
+    fn checked_settings_match_only_their_text() {
+        let checked = CheckedSettings {
+            text_sha256: text_sha256("a = 1\n"),
+            check: SettingsCheck::Valid,
+        };
+
+        assert!(checked.is_for("a = 1\n"));
+        assert!(!checked.is_for("a = 2\n"));
+        assert!(!checked.is_for(""));
+    }
+
+    #[test]
     fn rejection_round_trips() {
         let report = Report {
             identity: None,
             verdict: Verdict::rejected("not a shared library"),
+            settings: None,
         };
         let line = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&line).unwrap(), report);

@@ -1,23 +1,31 @@
 //! Test plugin exporting module `crashing-settings-check`, whose metadata reads fine but whose
-//! settings check aborts the process that calls it, as damaged code in that path would. The
-//! host calls the settings check in its own process before anything runs, so the plugin
-//! scanner must call it first and reject the file.
+//! settings check aborts the process that calls it when its table sets `trap`, as damaged code
+//! on that path would. The host must never run the check in its own process: the plugin
+//! scanner runs it on the configured table and rejects the file.
 
 use plugin_api::anyhow::Result;
 use plugin_api::{ConfigurationModule, Context, Outcome};
 use serde::{Deserialize, Deserializer};
 
-/// Settings whose deserialization aborts the process.
-#[derive(Debug)]
-struct Settings;
+/// Settings from `[modules.crashing-settings-check]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {
+    /// Any value aborts the process that deserializes it.
+    trap: Option<Trap>,
+}
 
-impl<'de> Deserialize<'de> for Settings {
+/// A value whose deserialization aborts the process.
+#[derive(Debug)]
+struct Trap;
+
+impl<'de> Deserialize<'de> for Trap {
     fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
         std::process::abort();
     }
 }
 
-/// The module; it is never meant to run.
+/// The module; it changes nothing.
 #[derive(Debug, Default)]
 struct CrashingSettingsCheck;
 
@@ -27,7 +35,7 @@ impl ConfigurationModule for CrashingSettingsCheck {
     }
 
     fn description(&self) -> &str {
-        "Aborts in its settings check"
+        "Aborts in its settings check when `trap` is set"
     }
 
     fn configure(&self, ctx: &Context) -> Result<Outcome> {
