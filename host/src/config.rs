@@ -184,9 +184,9 @@ struct RawConfig {
     plugin_dir: Option<PathBuf>,
     jobs: Option<NonZeroUsize>,
     lock_dir: Option<PathBuf>,
-    lock_timeout: Option<f64>,
+    lock_timeout: Option<toml::Value>,
     scan_cache: Option<PathBuf>,
-    scan_timeout: Option<f64>,
+    scan_timeout: Option<toml::Value>,
     #[serde(default)]
     trust: RawTrust,
     #[serde(default)]
@@ -330,29 +330,21 @@ impl Config {
             );
         }
 
-        let lock_timeout = match raw.lock_timeout {
+        let lock_timeout = match &raw.lock_timeout {
             None => None,
-            Some(seconds) => {
-                Some(
-                    positive_seconds(seconds).map_err(|reason| ConfigError::LockTimeout {
-                        path: path.to_owned(),
-                        value: seconds.to_string(),
-                        reason,
-                    })?,
-                )
-            }
+            Some(value) => Some(timeout_of(value).map_err(|reason| ConfigError::LockTimeout {
+                path: path.to_owned(),
+                value: value.to_string(),
+                reason,
+            })?),
         };
-        let scan_timeout = match raw.scan_timeout {
+        let scan_timeout = match &raw.scan_timeout {
             None => None,
-            Some(seconds) => {
-                Some(
-                    positive_seconds(seconds).map_err(|reason| ConfigError::ScanTimeout {
-                        path: path.to_owned(),
-                        value: seconds.to_string(),
-                        reason,
-                    })?,
-                )
-            }
+            Some(value) => Some(timeout_of(value).map_err(|reason| ConfigError::ScanTimeout {
+                path: path.to_owned(),
+                value: value.to_string(),
+                reason,
+            })?),
         };
         if let Some(lock_dir) = &raw.lock_dir
             && names_root(lock_dir)
@@ -687,7 +679,17 @@ mod tests {
             (
                 "scan_timeout = nan\n",
                 "`scan_timeout` is invalid",
-                "`NaN` is NaN",
+                "`nan` is NaN",
+            ),
+            (
+                "lock_timeout = \"5\"\n",
+                "`lock_timeout` is invalid",
+                "`\"5\"` is not a number",
+            ),
+            (
+                "scan_timeout = true\n",
+                "`scan_timeout` is invalid",
+                "`true` is not a number",
             ),
             (
                 "scan_timeout = inf\n",
