@@ -332,19 +332,23 @@ impl Config {
 
         let lock_timeout = match &raw.lock_timeout {
             None => None,
-            Some(value) => Some(timeout_of(value).map_err(|reason| ConfigError::LockTimeout {
-                path: path.to_owned(),
-                value: value.to_string(),
-                reason,
-            })?),
+            Some(value) => Some(
+                timeout_of(value).map_err(|reason| ConfigError::LockTimeout {
+                    path: path.to_owned(),
+                    value: value.to_string(),
+                    reason,
+                })?,
+            ),
         };
         let scan_timeout = match &raw.scan_timeout {
             None => None,
-            Some(value) => Some(timeout_of(value).map_err(|reason| ConfigError::ScanTimeout {
-                path: path.to_owned(),
-                value: value.to_string(),
-                reason,
-            })?),
+            Some(value) => Some(
+                timeout_of(value).map_err(|reason| ConfigError::ScanTimeout {
+                    path: path.to_owned(),
+                    value: value.to_string(),
+                    reason,
+                })?,
+            ),
         };
         if let Some(lock_dir) = &raw.lock_dir
             && names_root(lock_dir)
