@@ -31,7 +31,7 @@ pub mod helper;
 mod pool;
 mod protocol;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -234,6 +234,7 @@ pub fn scan_directory(
     let mut cache = ScanCache::open(options.cache_file.clone(), scanner.identity, trust.as_mut());
     let mut scan = DirectoryScan::default();
 
+    let settings_hashes = SettingsHashes::new(&options.settings);
     // One file after another: the trust policy's memo of checked directories makes every
     // file after the first cheap, and threads cost more than they would save here.
     let inspected: Vec<Inspected> = paths
@@ -243,7 +244,7 @@ pub fn scan_directory(
                 path,
                 trust.as_mut(),
                 &cache,
-                &options.settings,
+                &settings_hashes,
                 scanner.is_this_executable,
             )
         })
@@ -310,6 +311,31 @@ pub fn scan_directory(
     Ok(scan)
 }
 
+/// The SHA-256 of each configured module's settings text, computed once per discovery for
+/// comparing with the texts that cache entries were checked with.
+struct SettingsHashes {
+    by_module: HashMap<String, String>,
+    /// The hash of the empty text, which modules without a table get.
+    empty: String,
+}
+
+impl SettingsHashes {
+    fn new(settings: &ConfiguredSettings) -> Self {
+        Self {
+            by_module: settings
+                .iter()
+                .map(|(name, text)| (name.clone(), protocol::text_sha256(text)))
+                .collect(),
+            empty: protocol::text_sha256(""),
+        }
+    }
+
+    /// Returns the hash of the settings text of module `name`.
+    fn of(&self, name: &str) -> &str {
+        self.by_module.get(name).unwrap_or(&self.empty)
+    }
+}
+
 /// The result of inspecting one entry, with the cache entry to record for it.
 struct Inspected {
     slot: Slot,
@@ -330,7 +356,7 @@ fn inspect(
     path: &Path,
     trust: Option<&mut TrustPolicy>,
     cache: &ScanCache,
-    settings: &ConfiguredSettings,
+    settings_hashes: &SettingsHashes,
     checked_by_this_executable: bool,
 ) -> Inspected {
     let reject = |reason: String| Inspected {
@@ -349,7 +375,7 @@ fn inspect(
         .lookup(&identity)
         .filter(|entry| match &entry.verdict {
             Verdict::Plugin(metadata) => entry.settings.as_ref().is_some_and(|checked| {
-                checked.is_for(protocol::settings_text(settings, &metadata.name))
+                checked.text_sha256 == settings_hashes.of(&metadata.name)
             }),
             Verdict::Rejected(_) => true,
         });
