@@ -374,9 +374,10 @@ fn inspect(
     let stored = cache
         .lookup(&identity)
         .filter(|entry| match &entry.verdict {
-            Verdict::Plugin(metadata) => entry.settings.as_ref().is_some_and(|checked| {
-                checked.text_sha256 == settings_hashes.of(&metadata.name)
-            }),
+            Verdict::Plugin(metadata) => entry
+                .settings
+                .as_ref()
+                .is_some_and(|checked| checked.text_sha256 == settings_hashes.of(&metadata.name)),
             Verdict::Rejected(_) => true,
         });
     if let Some(entry) = stored {
