@@ -662,7 +662,7 @@ fn check_module_tables(config: &Config, set: &ModuleSet) -> anyhow::Result<()> {
         |path| path.display().to_string(),
     );
     let message = format!(
-        "{config_path} configures modules that are not in {}: {}; fix the name or remove the table",
+        "{config_path} configures modules that are not in {}: {}; fix each name, or remove the table or pin",
         set.plugin_dir.display(),
         unknown.join(", ")
     );
