@@ -162,7 +162,7 @@ fn work(
         if lock(stop).is_some() {
             return;
         }
-        if is_interrupted(scanner) {
+        if is_triggered(scanner.interrupt.as_ref()) {
             lock(stop).get_or_insert(ExamineError::Interrupted);
             return;
         }
@@ -193,11 +193,9 @@ struct BatchOutcome {
     again: Vec<Vec<usize>>,
 }
 
-fn is_interrupted(scanner: &Scanner) -> bool {
-    scanner
-        .interrupt
-        .as_ref()
-        .is_some_and(|interrupt| interrupt.trigger_count() > 0)
+/// Returns whether `interrupt` exists and was triggered.
+fn is_triggered(interrupt: Option<&Interrupt>) -> bool {
+    interrupt.is_some_and(|interrupt| interrupt.trigger_count() > 0)
 }
 
 /// Runs one helper over `batch`.
@@ -561,11 +559,7 @@ impl Helper {
     /// killed then, which closes it.
     fn next_reply(&mut self, deadline: Option<Instant>) -> Reply {
         loop {
-            if self
-                .interrupt
-                .as_ref()
-                .is_some_and(|interrupt| interrupt.trigger_count() > 0)
-            {
+            if is_triggered(self.interrupt.as_ref()) {
                 return Reply::Interrupted;
             }
             let wait = match deadline {
