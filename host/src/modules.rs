@@ -9,7 +9,7 @@ use std::time::Instant;
 use semver::Version;
 
 use crate::config::Config;
-use crate::loader::{self, LoadedPlugin, Rejection};
+use crate::loader::{self, LoadedPlugin, Rejection, escape_control};
 use crate::module::{ModuleCode, ModuleInfo};
 use crate::scan::{self, ScanError, ScanOptions};
 use crate::selection::{self, LeftOutReason, Selected, Selection, SelectionError};
@@ -337,7 +337,10 @@ fn duplicates_message(duplicates: &[Duplicate]) -> String {
 fn files_with_versions(files: &[(PathBuf, String)]) -> String {
     files
         .iter()
-        .map(|(path, version)| format!("{} (version {version})", path.display()))
+        .map(|(path, version)| {
+            let path = path.display().to_string();
+            format!("{} (version {version})", escape_control(&path))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::execute::{RunReport, Status, StopReason};
-use crate::loader::Rejection;
+use crate::loader::{Rejection, escape_control};
 use crate::module::ModuleInfo;
 use crate::plan::Plan;
 
@@ -99,7 +99,7 @@ fn row(entry: &ListEntry<'_>) -> [String; 7] {
         module
             .path
             .as_ref()
-            .map(|path| path.display().to_string())
+            .map(|path| escape_control(&path.display().to_string()).into_owned())
             .unwrap_or_default(),
         entry.sha256.to_owned(),
     ]

@@ -277,7 +277,13 @@ pub fn scan_directory(
             },
             Slot::Pending(candidate) => {
                 let finding = findings.next().expect("one finding per pending file");
-                settle(path, candidate, finding, scanner.is_this_executable)
+                settle(
+                    path,
+                    candidate,
+                    finding,
+                    &settings_hashes,
+                    scanner.is_this_executable,
+                )
             }
         };
         files.push(file);
@@ -317,6 +323,8 @@ struct SettingsHashes {
     by_module: HashMap<String, String>,
     /// The hash of the empty text, which modules without a table get.
     empty: String,
+    /// The hash of all settings texts together.
+    all: String,
 }
 
 impl SettingsHashes {
@@ -327,6 +335,9 @@ impl SettingsHashes {
                 .map(|(name, text)| (name.clone(), protocol::text_sha256(text)))
                 .collect(),
             empty: protocol::text_sha256(""),
+            all: protocol::text_sha256(
+                &serde_json::to_string(settings).expect("settings texts always serialize"),
+            ),
         }
     }
 
@@ -378,7 +389,10 @@ fn inspect(
                 .settings
                 .as_ref()
                 .is_some_and(|checked| checked.text_sha256 == settings_hashes.of(&metadata.name)),
-            Verdict::Rejected(_) => true,
+            Verdict::Rejected(_) => entry
+                .died_with_settings
+                .as_ref()
+                .is_none_or(|hash| *hash == settings_hashes.all),
         });
     if let Some(entry) = stored {
         let outcome = outcome_of(
@@ -406,6 +420,7 @@ fn inspect(
             sha256: None,
             verdict: Verdict::rejected(reason.clone()),
             settings: None,
+            died_with_settings: None,
         };
         return Inspected {
             cache_entry: Some(entry),
@@ -425,6 +440,7 @@ fn settle(
     path: &Path,
     candidate: Candidate,
     finding: pool::Finding,
+    settings_hashes: &SettingsHashes,
     checked_by_this_executable: bool,
 ) -> Settled {
     let identity = candidate.identity;
@@ -450,6 +466,7 @@ fn settle(
         sha256: None,
         verdict: finding.verdict.clone(),
         settings: finding.settings.clone(),
+        died_with_settings: finding.died.then(|| settings_hashes.all.clone()),
     });
     Settled {
         outcome: outcome_of(
@@ -623,6 +640,7 @@ mod tests {
             sha256: None,
             verdict: verdict.clone(),
             settings: None,
+            died_with_settings: None,
         };
         Settled {
             outcome: outcome_of(&path, candidate, None, verdict, None, true),

@@ -32,8 +32,9 @@ use crate::trust::{self, TrustPolicy};
 
 /// The format of the cache file; a file of another format is ignored. Format 2 allowed a plugin
 /// entry without a SHA-256, format 3 added a plugin's check mode support to its verdict,
-/// format 4 the checksum of the entries and format 5 the result of a plugin's settings check.
-const FORMAT: u32 = 5;
+/// format 4 the checksum of the entries, format 5 the result of a plugin's settings check and
+/// format 6 the settings a file that killed the scanner died with.
+const FORMAT: u32 = 6;
 
 /// One file's findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,10 @@ pub struct CacheEntry {
     /// For a plugin, the result of its settings check on the settings text it was checked with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<CheckedSettings>,
+    /// For a file that killed the plugin scanner, the SHA-256 of all configured settings at the
+    /// time, because the death may have come from the plugin's settings check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub died_with_settings: Option<String>,
 }
 
 /// The file on disk. The entries stay JSON text here, because the checksum covers that text.
@@ -349,6 +354,7 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             verdict: Verdict::rejected("not a plugin"),
             settings: None,
+            died_with_settings: None,
         }
     }
 

@@ -81,6 +81,9 @@ pub struct Finding {
     /// Whether the verdict belongs to the file rather than to the moment: a hang may come from
     /// a busy machine and an external signal from the operator, so those are not cached.
     pub cacheable: bool,
+    /// Whether the helper died on the file, which may have happened in the plugin's settings
+    /// check and so may depend on the configured settings.
+    pub died: bool,
 }
 
 /// The plugin scanner could not be started at all.
@@ -221,6 +224,7 @@ fn run_batch(
                     identity: report.identity,
                     settings: report.settings,
                     cacheable: true,
+                    died: false,
                 };
                 outcome.findings.push((job, finding));
             }
@@ -333,22 +337,26 @@ impl Failure {
             identity: None,
             settings: None,
             cacheable,
+            died: matches!(self, Self::Ended { .. }),
         }
     }
 }
 
-/// Describes how a helper ended while it was loading a file, and whether the cause lies in the
-/// file.
+/// The end of the reason for a file that a helper died on: the helper had loaded it or was
+/// running its settings check.
+const WHILE_EXAMINING: &str = "while it loaded the file or checked its settings";
+
+/// Describes how a helper ended while it was examining a file, and whether the cause lies in
+/// the file.
 fn describe_end(status: ExitStatus, stderr: &str) -> (String, bool) {
     if let Some(signal) = status.signal() {
         let name = signal_name(signal).map_or_else(|| format!("signal {signal}"), str::to_owned);
         if is_fault(signal) {
-            let reason =
-                format!("crashed the plugin scanner with {name} while it was being loaded");
+            let reason = format!("crashed the plugin scanner with {name} {WHILE_EXAMINING}");
             return (reason, true);
         }
         // Sent from outside, such as a SIGKILL from the operator or the kernel.
-        let reason = format!("the plugin scanner was ended by {name} while it was loading it");
+        let reason = format!("the plugin scanner was ended by {name} {WHILE_EXAMINING}");
         return (reason, false);
     }
     let last_line = stderr
@@ -359,10 +367,10 @@ fn describe_end(status: ExitStatus, stderr: &str) -> (String, bool) {
         .map(|line| format!(": {}", truncate(line, 300)))
         .unwrap_or_default();
     let reason = match status.code() {
-        Some(code) => format!(
-            "made the plugin scanner exit with status {code} while it was being loaded{last_line}"
-        ),
-        None => format!("made the plugin scanner exit while it was being loaded{last_line}"),
+        Some(code) => {
+            format!("made the plugin scanner exit with status {code} {WHILE_EXAMINING}{last_line}")
+        }
+        None => format!("made the plugin scanner exit {WHILE_EXAMINING}{last_line}"),
     };
     (reason, true)
 }
@@ -691,7 +699,7 @@ mod tests {
         let (reason, cacheable) = describe_end(status, "");
         assert_eq!(
             reason,
-            "crashed the plugin scanner with SIGSEGV while it was being loaded"
+            "crashed the plugin scanner with SIGSEGV while it loaded the file or checked its settings"
         );
         assert!(cacheable);
     }
@@ -702,7 +710,7 @@ mod tests {
         let (reason, cacheable) = describe_end(status, "");
         assert_eq!(
             reason,
-            "the plugin scanner was ended by SIGINT while it was loading it"
+            "the plugin scanner was ended by SIGINT while it loaded the file or checked its settings"
         );
         assert!(!cacheable);
     }
@@ -714,7 +722,7 @@ mod tests {
         let (reason, _) = describe_end(status, "first\nundefined symbol: foo\n\n");
         assert_eq!(
             reason,
-            "made the plugin scanner exit with status 127 while it was being loaded: \
+            "made the plugin scanner exit with status 127 while it loaded the file or checked its settings: \
              undefined symbol: foo"
         );
     }

@@ -430,6 +430,11 @@ fn crashing_settings_check_is_rejected_by_scanner() {
             "`{good}` runs beside the broken file\n{run}"
         );
     }
+
+    // The cached crash came with the table that set `trap`, so a fixed table is checked again.
+    sandbox.write_config("[modules.crashing-settings-check]\n");
+    let fixed = sandbox.plan(&[]);
+    assert_eq!(fixed.code(), Some(0), "the fixed table passes\n{fixed}");
 }
 
 #[test]
@@ -462,23 +467,42 @@ fn signal_stops_discovery_of_hanging_plugin() {
 
 #[test]
 fn control_characters_in_file_names_are_escaped() {
-    let sandbox = Sandbox::with_plugins(&["alpha"]);
+    let sandbox = Sandbox::with_plugins(&["beta"]);
     sandbox.write_plugin_bytes("bad\nfake.so: looks fine.so", b"not a library");
+    let alpha = std::fs::read(artifacts().plugin("alpha")).expect("failed to read alpha");
+    sandbox.write_plugin_bytes("alpha\u{1b}[31m.so", &alpha);
 
     let list = sandbox.list(&["--skip-broken"]);
-
     assert_eq!(list.code(), Some(0), "{list}");
     assert!(
         list.all_text().contains("bad\\nfake.so: looks fine.so: "),
-        "the line break in the name is escaped\n{list}"
+        "the line break in the rejected file's name is escaped\n{list}"
     );
     assert!(
-        !list
-            .all_text()
-            .lines()
-            .any(|line| line.starts_with("fake.so")),
-        "no line of the output comes from the file name\n{list}"
+        list.stdout.contains("alpha\\u{1b}[31m.so"),
+        "the escape in the listed file's name is escaped\n{list}"
     );
+
+    // A second file of module `alpha` makes the duplicate error name both files.
+    sandbox.write_plugin_bytes("alpha\rcopy.so", &alpha);
+    let plan = sandbox.plan(&["--skip-broken"]);
+    assert_eq!(plan.code(), Some(2), "{plan}");
+    assert!(
+        plan.stderr.contains("alpha\\rcopy.so (version 1.0.0)"),
+        "the duplicate error escapes the file name\n{plan}"
+    );
+
+    for output in [&list, &plan] {
+        let text = output.all_text();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r'),
+            "no control character of a file name reaches the output\n{output}"
+        );
+        assert!(
+            !text.lines().any(|line| line.starts_with("fake.so")),
+            "no line of the output comes from a file name\n{output}"
+        );
+    }
 }
 
 #[test]
