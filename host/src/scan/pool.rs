@@ -445,7 +445,7 @@ struct Helper {
     reaped: bool,
 }
 
-/// What a wait for the helper's next report line ended with.
+/// The end of a wait for the helper's next report line.
 enum Reply {
     Line(String),
     /// The report channel closed: the helper exited.
@@ -652,7 +652,7 @@ impl Helper {
     /// Kills every process left in the helper's process group, the helper included. Only
     /// called before the helper is reaped.
     fn kill_group(&self) {
-        // It fails only when the group is empty.
+        // An error means that no process is left in the group.
         let _ = rustix::process::kill_process_group(self.pid, Signal::KILL);
     }
 
@@ -751,7 +751,7 @@ mod tests {
             "{error}"
         );
     }
-    /// Writes an executable shell script with `body` that stands in for the scanner program.
+    /// Writes an executable shell script with `body` to use as the scanner program.
     fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt as _;
         let program = dir.join("scanner");
