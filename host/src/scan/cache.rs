@@ -358,6 +358,16 @@ mod tests {
         }
     }
 
+    /// Saves a cache with the entry of `/p/a.so` (inode 7) to `dir/scan.json` and returns the
+    /// file's path.
+    fn saved_cache(dir: &Path) -> PathBuf {
+        let file = dir.join("scan.json");
+        let mut cache = ScanCache::open(Some(file.clone()), None, None);
+        cache.record(entry("/p/a.so", 7));
+        cache.save();
+        file
+    }
+
     #[test]
     fn saved_entries_are_found_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -375,10 +385,7 @@ mod tests {
     #[test]
     fn edited_verdict_fails_the_checksum() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None, None);
-        cache.record(entry("/p/a.so", 7));
-        cache.save();
+        let file = saved_cache(dir.path());
         let text = fs::read_to_string(&file).unwrap();
         let edited = text.replacen("not a plugin", "not a plugin either", 1);
         assert_ne!(edited, text);
@@ -429,10 +436,7 @@ mod tests {
     #[test]
     fn damaged_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None, None);
-        cache.record(entry("/p/a.so", 7));
-        cache.save();
+        let file = saved_cache(dir.path());
         let text = fs::read_to_string(&file).unwrap();
         fs::write(&file, &text[..text.len() / 2]).unwrap();
 
@@ -443,10 +447,7 @@ mod tests {
     #[test]
     fn invalid_hash_makes_the_file_damaged() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("scan.json");
-        let mut cache = ScanCache::open(Some(file.clone()), None, None);
-        cache.record(entry("/p/a.so", 7));
-        cache.save();
+        let file = saved_cache(dir.path());
         let text = fs::read_to_string(&file).unwrap();
         fs::write(&file, text.replace(&"ab".repeat(32), &"zz".repeat(32))).unwrap();
 

@@ -31,6 +31,22 @@ const TEMPLATES: [&str; 4] = ["gamma", "delta", "epsilon", "solo"];
 /// and short enough that the hanging library costs little test time.
 const SCAN_TIMEOUT_CONFIG: &str = "scan_timeout = 5\n";
 
+/// Runs `run --skip-broken` and checks that it completes with the good plugins `alpha` and
+/// `beta` changed.
+fn run_skipping_broken(sandbox: &Sandbox) -> Output {
+    let run = sandbox.run(&["--skip-broken"]);
+    assert_exited_normally(&run);
+    assert_eq!(run.code(), Some(0), "run --skip-broken completes\n{run}");
+    for good in ["alpha", "beta"] {
+        assert_eq!(
+            run.recap_status(good),
+            Some(Status::Changed),
+            "`{good}` runs beside the broken files\n{run}"
+        );
+    }
+    run
+}
+
 /// Asserts that the host exited with one of its own statuses, not by a signal.
 fn assert_exited_normally(output: &Output) {
     assert!(
@@ -323,16 +339,7 @@ fn damaged_and_foreign_files_never_crash_discovery() {
     {
         fs::remove_file(path).expect("failed to remove a damaged copy that loads");
     }
-    let run = sandbox.run(&["--skip-broken"]);
-    assert_exited_normally(&run);
-    assert_eq!(run.code(), Some(0), "run --skip-broken completes\n{run}");
-    for good in ["alpha", "beta"] {
-        assert_eq!(
-            run.recap_status(good),
-            Some(Status::Changed),
-            "`{good}` runs beside the broken files\n{run}"
-        );
-    }
+    let run = run_skipping_broken(&sandbox);
     for (path, _) in &others {
         assert!(
             !run.lines_naming(path_text(path)).is_empty(),
@@ -420,16 +427,7 @@ fn crashing_settings_check_is_rejected_by_scanner() {
         "the file is rejected with the signal named\n{plan}"
     );
 
-    let run = sandbox.run(&["--skip-broken"]);
-    assert_exited_normally(&run);
-    assert_eq!(run.code(), Some(0), "run --skip-broken completes\n{run}");
-    for good in ["alpha", "beta"] {
-        assert_eq!(
-            run.recap_status(good),
-            Some(Status::Changed),
-            "`{good}` runs beside the broken file\n{run}"
-        );
-    }
+    run_skipping_broken(&sandbox);
 
     // The cached crash came with the table that set `trap`, so a fixed table is checked again.
     sandbox.write_config("[modules.crashing-settings-check]\n");
