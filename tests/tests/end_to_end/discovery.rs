@@ -411,7 +411,7 @@ fn crashing_settings_check_is_rejected_by_scanner() {
         "without `trap` the check passes\n{harmless}"
     );
 
-    // The scan cache holds the check of the table without `trap`, which no longer applies.
+    // The scan cache contains the check of the table without `trap`, which no longer applies.
     sandbox.write_config("[modules.crashing-settings-check]\ntrap = 1\n");
     let plan = sandbox.plan(&[]);
     assert_exited_normally(&plan);
@@ -562,7 +562,7 @@ fn damaged_cache_is_ignored_and_rebuilt() {
         "\u{0}\u{1}garbage".to_owned(),
         text.replacen("\"sha256\":\"", "\"sha256\":\"zz", 1),
         text.replacen("\"verdict\":\"plugin\"", "\"verdict\":\"maybe\"", 1),
-        // Still valid JSON with valid entries: only the checksum tells.
+        // Still valid JSON with valid entries: only the checksum detects it.
         text.replacen("\"name\":\"alpha\"", "\"name\":\"omega\"", 1),
     ];
     for damaged in damages {
