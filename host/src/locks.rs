@@ -413,15 +413,15 @@ impl Drop for LockHandle {
         // one waits and the lock passes to it.
         match self.sidecar.take() {
             Some(Sidecar::Shared(file)) if !table.pass_flock(&self.path) => {
-                // Unlocking a held flock on an open descriptor cannot fail; closing the
-                // descriptor at the end of the run would release it anyway.
+                // An unlock fails only for an invalid descriptor, and closing the descriptor at
+                // the end of the run would release the lock anyway.
                 let _ = rustix::fs::flock(&*file, FlockOperation::Unlock);
             }
             sidecar => drop(sidecar),
         }
         table.release(&self.path);
         drop(table);
-        // Counted once the table is unlocked, so that a spinning request that sees the count
+        // Counted once the table is unlocked, so that a spinning request that notices the
         // change finds the table free.
         self.manager.releases.fetch_add(1, Ordering::Release);
     }

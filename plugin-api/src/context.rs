@@ -420,11 +420,16 @@ mod tests {
         }
     }
 
+    /// Returns the system path `path` as a path under `root`, without checking confinement.
+    fn join_under(root: &Path, path: RSlice<'_, u8>) -> RVec<u8> {
+        let path = path_from_bytes(path.as_slice());
+        let inside = path.strip_prefix("/").unwrap_or(&path);
+        RVec::from(root.join(inside).as_os_str().as_bytes())
+    }
+
     impl HostServices for RecordingHost {
         fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
-            let path = path_from_bytes(path.as_slice());
-            let inside = path.strip_prefix("/").unwrap_or(&path);
-            RResult::ROk(RVec::from(self.root.join(inside).as_os_str().as_bytes()))
+            RResult::ROk(join_under(&self.root, path))
         }
 
         fn lock(&self, _path: RSlice<'_, u8>) -> RResult<u64, RString> {
@@ -479,9 +484,7 @@ mod tests {
 
     impl HostServices for OlderHost {
         fn resolve(&self, path: RSlice<'_, u8>) -> RResult<RVec<u8>, RString> {
-            let path = path_from_bytes(path.as_slice());
-            let inside = path.strip_prefix("/").unwrap_or(&path);
-            RResult::ROk(RVec::from(self.root.join(inside).as_os_str().as_bytes()))
+            RResult::ROk(join_under(&self.root, path))
         }
 
         fn lock(&self, _path: RSlice<'_, u8>) -> RResult<u64, RString> {

@@ -30,10 +30,11 @@ use serde_json::value::RawValue;
 use super::protocol::{CheckedSettings, FileIdentity, Verdict};
 use crate::trust::{self, TrustPolicy};
 
-/// The format of the cache file; a file of another format is ignored. Format 2 allowed a plugin
-/// entry without a SHA-256, format 3 added a plugin's check mode support to its verdict,
-/// format 4 the checksum of the entries, format 5 the result of a plugin's settings check and
-/// format 6 the settings a file that killed the scanner died with.
+/// The format of the cache file; a file of another format is ignored.
+///
+/// Format 2 allowed a plugin entry without a SHA-256. Format 3 added a plugin's check mode
+/// support, format 4 the checksum of the entries, format 5 the result of a plugin's settings
+/// check, and format 6 the settings with which a file killed the scanner.
 const FORMAT: u32 = 6;
 
 /// One file's findings.

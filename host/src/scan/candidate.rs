@@ -25,7 +25,7 @@ pub struct Candidate {
 /// Opens the entry at `path` if it is a regular file the trust policy accepts (`None` skips
 /// the policy). The error is the one-line reason it is rejected.
 pub fn open(path: &Path, trust: Option<&mut TrustPolicy>) -> Result<Candidate, String> {
-    // Most entries are no symlink, and then `lstat` tells everything `stat` would.
+    // Most entries are no symlink, and then `lstat` gives everything `stat` would.
     let entry = fs::symlink_metadata(path).map_err(|error| describe_missing(path, &error))?;
     let is_symlink = entry.is_symlink();
     let metadata = if is_symlink {

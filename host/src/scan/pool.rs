@@ -760,6 +760,22 @@ mod tests {
         program
     }
 
+    /// Examines one file with a fake scanner running `body` and a timeout of `timeout_secs`,
+    /// and returns the reason the file is rejected.
+    fn rejection_by_fake_scanner(dir: &Path, body: &str, timeout_secs: u64) -> String {
+        let scanner = Scanner {
+            program: fake_scanner(dir, body),
+            timeout: Duration::from_secs(timeout_secs),
+            interrupt: None,
+            settings: ConfiguredSettings::new(),
+        };
+        let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
+        match &findings[0].verdict {
+            Verdict::Rejected(rejected) => rejected.reason.clone(),
+            Verdict::Plugin(_) => panic!("a scanner that exits rejects the file"),
+        }
+    }
+
     #[test]
     fn interrupt_stops_a_hanging_scanner() {
         let dir = tempfile::tempdir().unwrap();
@@ -788,44 +804,19 @@ mod tests {
     fn forked_process_holding_reports_open_is_ended() {
         let dir = tempfile::tempdir().unwrap();
         // The background process keeps the report channel open after the scanner exits.
-        let scanner = Scanner {
-            program: fake_scanner(dir.path(), "sleep 600 &\nexit 3"),
-            timeout: Duration::from_secs(120),
-            interrupt: None,
-            settings: ConfiguredSettings::new(),
-        };
+        let reason = rejection_by_fake_scanner(dir.path(), "sleep 600 &\nexit 3", 120);
 
-        let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
-
-        let Verdict::Rejected(rejected) = &findings[0].verdict else {
-            panic!("a scanner that exits rejects the file");
-        };
         assert!(
-            rejected.reason.contains("exit with status 3"),
-            "the scanner's exit is reported, not a hang: {}",
-            rejected.reason
+            reason.contains("exit with status 3"),
+            "the scanner's exit is reported, not a hang: {reason}"
         );
     }
 
     #[test]
     fn timeout_beyond_instant_range_is_no_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let scanner = Scanner {
-            program: fake_scanner(dir.path(), "exit 4"),
-            timeout: Duration::MAX,
-            interrupt: None,
-            settings: ConfiguredSettings::new(),
-        };
+        let reason = rejection_by_fake_scanner(dir.path(), "exit 4", u64::MAX);
 
-        let findings = examine(&scanner, &[PathBuf::from("/nonexistent/x.so")]).unwrap();
-
-        let Verdict::Rejected(rejected) = &findings[0].verdict else {
-            panic!("a scanner that exits rejects the file");
-        };
-        assert!(
-            rejected.reason.contains("exit with status 4"),
-            "{}",
-            rejected.reason
-        );
+        assert!(reason.contains("exit with status 4"), "{reason}");
     }
 }
